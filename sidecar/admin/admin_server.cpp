@@ -1,0 +1,220 @@
+#include "sidecar/admin/admin_server.hpp"
+
+#include <event2/keyvalq_struct.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <spdlog/spdlog.h>
+#include <sys/queue.h>
+
+#include "sidecar/admin/metrics_text.hpp"
+#include "sidecar/ingest/publish_message.hpp"
+#include "sidecar/net/listen_socket.hpp"
+
+namespace sidecar {
+namespace {
+
+void reply(evhttp_request* req, int status, std::string_view body,
+           const char* type = "text/plain; charset=utf-8") {
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Type", type);
+  evhttp_add_header(headers, "Cache-Control", "no-store");
+  EvBufferPtr buf(evbuffer_new());
+  evbuffer_add(buf.get(), body.data(), body.size());
+  evhttp_send_reply(req, status, nullptr, buf.get());
+}
+
+void reply_json(evhttp_request* req, int status, std::string body) {
+  body.push_back('\n');
+  reply(req, status, body, "application/json");
+}
+
+// Comparison whose time does not depend on where the strings differ.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+std::string body_of(evhttp_request* req) {
+  evbuffer* in = evhttp_request_get_input_buffer(req);
+  std::string body(evbuffer_get_length(in), '\0');
+  evbuffer_copyout(in, body.data(), body.size());
+  return body;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
+                         std::shared_ptr<const Config> config,
+                         std::function<std::string()> extra_metrics)
+    : base_(base),
+      hub_(hub),
+      metrics_(metrics),
+      config_(std::move(config)),
+      extra_metrics_(std::move(extra_metrics)),
+      http_(evhttp_new(base)) {}
+
+bool AdminServer::listen(std::string& error) {
+  UniqueFd fd = listen_tcp(config_->listen.admin, config_->listen.backlog, error);
+  if (!fd) return false;
+  if (!evhttp_accept_socket_with_handle(http_.get(), fd.get())) {
+    error = "cannot serve HTTP on " + config_->listen.admin;
+    return false;
+  }
+  fd.release();  // evhttp owns it now
+  evhttp_set_gencb(http_.get(), &on_request, this);
+  evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+  apply_limits();
+  return true;
+}
+
+void AdminServer::apply_limits() {
+  evhttp_set_max_headers_size(http_.get(),
+                              static_cast<ev_ssize_t>(config_->limits.max_request_header_bytes));
+  // A publish body is one message or an array of them: the NDJSON line bound applies.
+  evhttp_set_max_body_size(http_.get(), static_cast<ev_ssize_t>(config_->publish.max_line_bytes));
+  evhttp_set_timeout(http_.get(),
+                     static_cast<int>((config_->limits.request_timeout.count() + 999) / 1000));
+}
+
+void AdminServer::reconfigure(std::shared_ptr<const Config> config) {
+  config_ = std::move(config);
+  apply_limits();
+}
+
+void AdminServer::on_request(evhttp_request* req, void* self) {
+  static_cast<AdminServer*>(self)->handle(req);
+}
+
+void AdminServer::handle(evhttp_request* req) {
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
+  std::string_view path = raw_path ? raw_path : "";
+  auto method = evhttp_request_get_command(req);
+  bool get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+  bool post = method == EVHTTP_REQ_POST;
+
+  if (path == "/healthz" && get) return reply(req, 200, "ok\n");
+  if (path == "/readyz" && get) {
+    return draining_ ? reply(req, 503, "draining\n") : reply(req, 200, "ready\n");
+  }
+  if (path == "/metrics" && get) {
+    std::string text = render_metrics(metrics_, hub_.history_stats());
+    if (extra_metrics_) text += extra_metrics_();
+    return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
+  }
+  bool publish_path = path == "/publish" || path.starts_with("/publish/");
+  bool known = publish_path || path == "/healthz" || path == "/readyz" || path == "/metrics";
+  if (!known) return reply(req, 404, "not found\n");
+  if (publish_path != post) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", post ? "GET" : "POST");
+    return reply(req, 405, "method not allowed\n");
+  }
+  if (draining_) return reply_json(req, 503, publish_error_reply("server is shutting down", {}));
+  if (!authorized(req)) return;
+  if (path == "/publish") return publish_json(req);
+  // The topic is one path segment after /publish/; percent-decoding keeps it exact.
+  std::string_view encoded = path.substr(std::string_view("/publish/").size());
+  char* decoded = evhttp_uridecode(std::string(encoded).c_str(), 0, nullptr);
+  std::string topic = decoded ? decoded : "";
+  free(decoded);
+  publish_raw(req, topic);
+}
+
+bool AdminServer::authorized(evhttp_request* req) {
+  const auto& tokens = config_->publish.tokens;
+  if (tokens.empty()) {
+    metrics_.count_ingest_error(IngestError::kUnauthorized);
+    reply_json(
+        req, 403,
+        publish_error_reply("HTTP publishing is disabled: no publish.tokens are configured", {}));
+    return false;
+  }
+  const char* header = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  std::string_view value = header ? header : "";
+  bool ok = false;
+  if (value.starts_with("Bearer ")) {
+    std::string_view token = value.substr(7);
+    for (const auto& t : tokens) ok |= constant_time_equal(token, t);
+  }
+  if (!ok) {
+    metrics_.count_ingest_error(IngestError::kUnauthorized);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    reply_json(req, 401,
+               publish_error_reply(header ? "invalid publisher token"
+                                          : "publisher token required (Authorization: Bearer)",
+                                   {}));
+  }
+  return ok;
+}
+
+void AdminServer::publish_json(evhttp_request* req) {
+  std::string body = body_of(req);
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    metrics_.count_ingest_error(IngestError::kMalformed);
+    return reply_json(req, 400,
+                      publish_error_reply(std::string("invalid JSON at offset ") +
+                                              std::to_string(doc.GetErrorOffset()) + ": " +
+                                              rapidjson::GetParseError_En(doc.GetParseError()),
+                                          {}));
+  }
+  // Publishing completes before this returns with the in-memory engine; a remote engine would
+  // need the request kept alive across the callbacks.
+  auto publish_one = [&](const rapidjson::Value& value, int& status) {
+    PublishMessage m = parse_publish_value(value, config_->limits.max_event_bytes);
+    if (!m.ok) {
+      metrics_.count_ingest_error(m.kind);
+      status = m.kind == IngestError::kTooLarge ? 413 : 400;
+      return publish_error_reply(m.error, m.ref);
+    }
+    std::string out;
+    hub_.publish(std::move(m.draft), [&out, &status, ref = m.ref](PublishReply r) {
+      if (!r.ok) status = 503;
+      out = r.ok ? publish_ok_reply(r.id, r.subscribers, ref) : publish_error_reply(r.error, ref);
+    });
+    return out;
+  };
+  int status = 200;
+  if (!doc.IsArray()) {
+    std::string out = publish_one(doc, status);
+    return reply_json(req, status, std::move(out));
+  }
+  // Each element is published or refused on its own, like lines on the socket; the status is
+  // 200 only when all were published, and the array of replies says which ones were not.
+  std::string out = "[";
+  for (const auto& item : doc.GetArray()) {
+    int item_status = 200;
+    if (out.size() > 1) out.push_back(',');
+    out += publish_one(item, item_status);
+    if (item_status != 200 && status == 200) status = item_status;
+  }
+  out.push_back(']');
+  reply_json(req, status, out);
+}
+
+void AdminServer::publish_raw(evhttp_request* req, std::string_view topic) {
+  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+  evkeyvalq params;
+  TAILQ_INIT(&params);
+  std::string event;
+  if (query && evhttp_parse_query_str(query, &params) == 0) {
+    if (const char* e = evhttp_find_header(&params, "event")) event = e;
+  }
+  evhttp_clear_headers(&params);
+  PublishMessage m = make_raw_publish(topic, event, body_of(req), config_->limits.max_event_bytes);
+  if (!m.ok) {
+    metrics_.count_ingest_error(m.kind);
+    return reply_json(req, m.kind == IngestError::kTooLarge ? 413 : 400,
+                      publish_error_reply(m.error, {}));
+  }
+  hub_.publish(std::move(m.draft), [req](PublishReply r) {
+    reply_json(req, r.ok ? 200 : 503,
+               r.ok ? publish_ok_reply(r.id, r.subscribers, {}) : publish_error_reply(r.error, {}));
+  });
+}
+
+}  // namespace sidecar

@@ -1,0 +1,47 @@
+// The admin listener: HTTP publishing (POST /publish, POST /publish/{topic}), health
+// (/healthz, /readyz) and Prometheus metrics (/metrics). Request/response only, on the hub's
+// loop, so libevent's evhttp serves it; streams never come here.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/metrics.hpp"
+#include "sidecar/hub/hub.hpp"
+#include "sidecar/net/libevent.hpp"
+
+namespace sidecar {
+
+class AdminServer {
+ public:
+  // Extra gauges owned by the server (open publisher connections, workers...) are rendered
+  // through `extra_metrics`, called on each scrape.
+  AdminServer(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
+              std::function<std::string()> extra_metrics);
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  bool listen(std::string& error);
+  void reconfigure(std::shared_ptr<const Config> config);
+  void set_draining() { draining_ = true; }
+
+ private:
+  static void on_request(evhttp_request* req, void* self);
+  void handle(evhttp_request* req);
+  void publish_json(evhttp_request* req);
+  void publish_raw(evhttp_request* req, std::string_view topic);
+  bool authorized(evhttp_request* req);
+  void apply_limits();
+
+  event_base* base_;
+  Hub& hub_;
+  Metrics& metrics_;
+  std::shared_ptr<const Config> config_;
+  std::function<std::string()> extra_metrics_;
+  EvHttpPtr http_;
+  bool draining_ = false;
+};
+
+}  // namespace sidecar

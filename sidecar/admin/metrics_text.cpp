@@ -1,0 +1,65 @@
+#include "sidecar/admin/metrics_text.hpp"
+
+namespace sidecar {
+namespace {
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, const char* name, std::uint64_t value, std::string_view labels = {}) {
+  out.append(name);
+  if (!labels.empty()) out.append("{").append(labels).append("}");
+  out.append(" ").append(std::to_string(value)).append("\n");
+}
+
+std::uint64_t get(const Counter& c) {
+  return c.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::string render_metrics(const Metrics& m, const HistoryStats& history) {
+  std::string out;
+  family(out, "sse_connections_open", "gauge", "Open connections on the stream listener.");
+  sample(out, "sse_connections_open", get(m.connections_open));
+  family(out, "sse_connections_total", "counter", "Connections accepted on the stream listener.");
+  sample(out, "sse_connections_total", get(m.connections_total));
+  family(out, "sse_connections_closed_total", "counter",
+         "Stream listener connections closed, by reason.");
+  for (std::size_t i = 0; i < m.closed.size(); ++i) {
+    std::string label = "reason=\"" + std::string(to_string(static_cast<CloseReason>(i))) + "\"";
+    sample(out, "sse_connections_closed_total", get(m.closed[i]), label);
+  }
+  family(out, "sse_slow_consumer_disconnects_total", "counter",
+         "Streams disconnected because their unsent bytes passed limits.subscriber_buffer_bytes.");
+  sample(out, "sse_slow_consumer_disconnects_total",
+         get(m.closed[static_cast<std::size_t>(CloseReason::kSlow)]));
+  family(out, "sse_events_published_total", "counter", "Events accepted from publishers.");
+  sample(out, "sse_events_published_total", get(m.events_published));
+  family(out, "sse_events_delivered_total", "counter", "Event copies queued to subscribers.");
+  sample(out, "sse_events_delivered_total", get(m.events_delivered));
+  family(out, "sse_events_dropped_total", "counter",
+         "Deliveries abandoned by disconnecting a slow subscriber (it can resume from history).");
+  sample(out, "sse_events_dropped_total", get(m.events_dropped));
+  family(out, "sse_bytes_sent_total", "counter", "Bytes written to stream connections.");
+  sample(out, "sse_bytes_sent_total", get(m.bytes_sent));
+  family(out, "sse_ingest_errors_total", "counter", "Refused publish messages, by kind.");
+  for (std::size_t i = 0; i < m.ingest_errors.size(); ++i) {
+    std::string label = "kind=\"" + std::string(to_string(static_cast<IngestError>(i))) + "\"";
+    sample(out, "sse_ingest_errors_total", get(m.ingest_errors[i]), label);
+  }
+  family(out, "sse_publisher_connections", "gauge", "Open connections on the publish socket.");
+  sample(out, "sse_publisher_connections", get(m.publisher_connections));
+  family(out, "sse_history_topics", "gauge", "Topics with retained history.");
+  sample(out, "sse_history_topics", history.topics);
+  family(out, "sse_history_events", "gauge", "Events retained for resume (once per topic).");
+  sample(out, "sse_history_events", history.events);
+  family(out, "sse_history_bytes", "gauge",
+         "Bytes of events retained for resume (once per topic).");
+  sample(out, "sse_history_bytes", history.bytes);
+  return out;
+}
+
+}  // namespace sidecar

@@ -1,0 +1,189 @@
+#include "sidecar/app/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "sidecar/app/logging.hpp"
+#include "sidecar/config/config_loader.hpp"
+#include "sidecar/hub/memory_engine.hpp"
+#include "sidecar/net/listen_socket.hpp"
+
+namespace sidecar {
+namespace {
+
+constexpr timeval kHousekeepingInterval{1, 0};
+constexpr timeval kDrainCheckInterval{0, 50 * 1000};
+
+std::uint64_t now_epoch_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// Settings bound to sockets and threads at startup; a reload keeps the running values.
+void keep_startup_settings(const Config& running, Config& next) {
+  auto keep = [](auto& now, const auto& before, const char* name) {
+    if (now != before) {
+      spdlog::warn("config reload: '{}' changed; it takes effect after a restart", name);
+      now = before;
+    }
+  };
+  keep(next.listen.sse, running.listen.sse, "listen.sse");
+  keep(next.listen.admin, running.listen.admin, "listen.admin");
+  keep(next.listen.backlog, running.listen.backlog, "listen.backlog");
+  keep(next.workers, running.workers, "workers");
+  keep(next.publish.socket, running.publish.socket, "publish.socket");
+  keep(next.publish.socket_mode, running.publish.socket_mode, "publish.socket_mode");
+}
+
+}  // namespace
+
+Server::Server(std::shared_ptr<const Config> config, std::string config_path)
+    : config_(std::move(config)), config_path_(std::move(config_path)), base_(event_base_new()) {}
+
+Server::~Server() {
+  for (auto& w : workers_) {
+    w->post([](Worker& worker) { worker.stop(); });
+  }
+  workers_.clear();  // joins each thread
+  admin_.reset();
+  ingest_.reset();
+}
+
+bool Server::start() {
+  std::uint64_t epoch = now_epoch_ms();
+  const Config& cfg = *config_;
+  hub_ = std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) {
+    return std::make_unique<MemoryEngine>(epoch, cfg.history, sink);
+  });
+
+  std::string error;
+  sse_listener_ = listen_tcp(cfg.listen.sse, cfg.listen.backlog, error);
+  if (!sse_listener_) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_,
+                                         [this] { return server_metrics(); });
+  if (!admin_->listen(error)) {
+    spdlog::error("{}", error);
+    return false;
+  }
+  ingest_ = std::make_unique<SocketIngest>(base_.get(), *hub_, metrics_, config_);
+  if (!ingest_->listen(error)) {
+    spdlog::error("{}", error);
+    return false;
+  }
+
+  unsigned count = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, *hub_, metrics_, config_, sse_listener_.get()));
+    hub_->add_listener(workers_.back().get());
+  }
+  for (auto& w : workers_) w->start();
+
+  for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+    signals_.emplace_back(evsignal_new(base_.get(), sig, &on_signal, this));
+    event_add(signals_.back().get(), nullptr);
+  }
+  housekeeping_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_housekeeping, this));
+  event_add(housekeeping_.get(), &kHousekeepingInterval);
+  drain_check_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_drain_check, this));
+
+  spdlog::info("sse-sidecar {} streaming on http://{}/events, admin on http://{}, {} worker(s)",
+               SIDECAR_VERSION, cfg.listen.sse, cfg.listen.admin, count);
+  if (!cfg.publish.socket.empty()) spdlog::info("publish socket {}", cfg.publish.socket);
+  return true;
+}
+
+int Server::run() {
+  if (!base_ || !start()) return 1;
+  event_base_dispatch(base_.get());
+  for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });
+  for (auto& w : workers_) w->join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void Server::on_signal(evutil_socket_t sig, short, void* self) {
+  auto* s = static_cast<Server*>(self);
+  if (sig == SIGHUP) return s->reload();
+  if (s->draining_) {
+    spdlog::warn("second stop signal: exiting without waiting for streams");
+    event_base_loopbreak(s->base_.get());
+    return;
+  }
+  s->begin_drain();
+}
+
+void Server::on_housekeeping(evutil_socket_t, short, void* self) {
+  static_cast<Server*>(self)->hub_->expire();
+}
+
+void Server::reload() {
+  spdlog::info("reloading configuration from {}", config_path_);
+  ConfigLoad load = load_config_file(config_path_);
+  if (!load.config) {
+    for (const auto& p : load.problems) spdlog::error("config reload rejected: {}", p.to_string());
+    spdlog::error("keeping the running configuration");
+    return;
+  }
+  keep_startup_settings(*config_, *load.config);
+  auto next = std::make_shared<const Config>(std::move(*load.config));
+  config_ = next;
+  configure_logging(next->log);
+  hub_->configure(next->history);
+  admin_->reconfigure(next);
+  ingest_->reconfigure(next);
+  for (auto& w : workers_) w->post([next](Worker& worker) { worker.reconfigure(next); });
+  spdlog::info("configuration reloaded");
+}
+
+void Server::begin_drain() {
+  draining_ = true;
+  drain_deadline_ = std::chrono::steady_clock::now() + config_->drain_timeout;
+  spdlog::info("draining: no new streams or publishes; closing {} stream(s) within {} ms",
+               metrics_.connections_open.load(), config_->drain_timeout.count());
+  admin_->set_draining();
+  ingest_->stop_accepting();
+  for (auto& w : workers_) {
+    w->post([this](Worker& worker) {
+      worker.drain();
+      workers_stopped_accepting_.fetch_add(1);
+    });
+  }
+  event_add(drain_check_.get(), &kDrainCheckInterval);
+}
+
+void Server::on_drain_check(evutil_socket_t, short, void* self) {
+  static_cast<Server*>(self)->check_drain();
+}
+
+void Server::check_drain() {
+  // Close the listening socket only once no worker polls it any more, so its descriptor number
+  // cannot be reused under a worker's feet; from then on connects are refused, not queued.
+  if (sse_listener_ && workers_stopped_accepting_.load() == workers_.size()) sse_listener_.reset();
+  std::size_t open = 0;
+  for (const auto& w : workers_) open += w->connections();
+  if (open == 0 && !sse_listener_) {
+    event_base_loopbreak(base_.get());
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= drain_deadline_) {
+    spdlog::warn("drain time over with {} connection(s) still open; closing them", open);
+    event_base_loopbreak(base_.get());
+  }
+}
+
+std::string Server::server_metrics() const {
+  std::string out =
+      "# HELP sse_workers Stream worker threads.\n# TYPE sse_workers gauge\nsse_workers " +
+      std::to_string(workers_.size()) + "\n";
+  out += "# HELP sse_draining 1 while shutting down.\n# TYPE sse_draining gauge\nsse_draining " +
+         std::to_string(draining_ ? 1 : 0) + "\n";
+  return out;
+}
+
+}  // namespace sidecar

@@ -1,0 +1,57 @@
+// The daemon: owns the main loop (hub, publish socket, admin listener, signals) and the stream
+// workers, and carries out reload (SIGHUP) and graceful drain (SIGTERM/SIGINT).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sidecar/admin/admin_server.hpp"
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/metrics.hpp"
+#include "sidecar/hub/hub.hpp"
+#include "sidecar/ingest/socket_ingest.hpp"
+#include "sidecar/net/libevent.hpp"
+#include "sidecar/stream/worker.hpp"
+
+namespace sidecar {
+
+class Server {
+ public:
+  Server(std::shared_ptr<const Config> config, std::string config_path);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Runs until drained. Returns the process exit status.
+  int run();
+
+ private:
+  static void on_signal(evutil_socket_t sig, short, void* self);
+  static void on_housekeeping(evutil_socket_t, short, void* self);
+  static void on_drain_check(evutil_socket_t, short, void* self);
+
+  bool start();
+  void reload();
+  void begin_drain();
+  void check_drain();
+  std::string server_metrics() const;
+
+  std::shared_ptr<const Config> config_;
+  const std::string config_path_;
+  Metrics metrics_;
+  EventBasePtr base_;
+  std::unique_ptr<Hub> hub_;
+  UniqueFd sse_listener_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<SocketIngest> ingest_;
+  std::unique_ptr<AdminServer> admin_;
+  std::vector<EventPtr> signals_;
+  EventPtr housekeeping_;
+  EventPtr drain_check_;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::atomic<unsigned> workers_stopped_accepting_{0};
+};
+
+}  // namespace sidecar

@@ -1,0 +1,53 @@
+// The engine is where events get their ids, are retained and are made visible to every node's
+// subscribers. The in-memory engine serves one node; a shared engine (e.g. Redis) would assign
+// ids and keep history centrally and feed other nodes' events into the same sink.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/event_draft.hpp"
+#include "sidecar/core/topic.hpp"
+#include "sidecar/hub/history.hpp"
+#include "sidecar/sse/event.hpp"
+
+namespace sidecar {
+
+// Receives every committed event (from this node or, for shared engines, from others) for local
+// fan-out. Called on the hub's thread.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void deliver(const EventRef& event) = 0;
+};
+
+struct PublishOutcome {
+  bool ok = false;
+  EventId id;
+  std::string error;  // set when !ok
+};
+
+class Engine {
+ public:
+  using PublishDone = std::function<void(PublishOutcome)>;
+  using ReplayDone = std::function<void(Replay)>;
+
+  virtual ~Engine() = default;
+
+  // Hub thread only. Assigns the id, retains the event and hands it to the sink, then calls
+  // `done` exactly once; an engine may call it before returning.
+  virtual void publish(EventDraft draft, PublishDone done) = 0;
+  // Any thread. Calls `done` exactly once with the events after `last_id` on topics matched
+  // by `patterns`; possibly on another thread, so callers must post the result to their loop.
+  virtual void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
+                      ReplayDone done) = 0;
+  // Hub thread only: periodic housekeeping and run-time reconfiguration.
+  virtual void expire() = 0;
+  virtual void configure(const HistoryConfig& history) = 0;
+  virtual HistoryStats stats() const = 0;
+};
+
+}  // namespace sidecar

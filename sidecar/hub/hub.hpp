@@ -1,0 +1,71 @@
+// The hub: the one place events enter (from ingest), get committed by the engine, and leave
+// for the stream workers. Lives on the main loop; workers call only the thread-safe parts.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sidecar/core/metrics.hpp"
+#include "sidecar/hub/engine.hpp"
+#include "sidecar/hub/subscriber_counts.hpp"
+#include "sidecar/net/libevent.hpp"
+
+namespace sidecar {
+
+using EventBatch = std::vector<EventRef>;
+
+// A consumer of committed events on another thread (a stream worker). `post_events` is called
+// on the hub's thread and must only queue the batch and wake the consumer's loop.
+class EventListener {
+ public:
+  virtual ~EventListener() = default;
+  virtual void post_events(std::shared_ptr<const EventBatch> batch) = 0;
+};
+
+struct PublishReply {
+  bool ok = false;
+  std::string id;
+  std::size_t subscribers = 0;
+  std::string error;
+};
+
+class Hub final : public EventSink {
+ public:
+  using EngineFactory = std::function<std::unique_ptr<Engine>(EventSink&)>;
+
+  Hub(event_base* base, Metrics& metrics, const EngineFactory& make_engine);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Hub thread; before the workers start.
+  void add_listener(EventListener* listener) { listeners_.push_back(listener); }
+
+  // Hub thread. `done` runs exactly once, possibly before this returns.
+  void publish(EventDraft draft, std::function<void(PublishReply)> done);
+  // Hub thread: housekeeping and reload.
+  void expire() { engine_->expire(); }
+  void configure(const HistoryConfig& history) { engine_->configure(history); }
+  HistoryStats history_stats() const { return engine_->stats(); }
+
+  // Any thread.
+  Engine& engine() { return *engine_; }
+  SubscriberCounts& subscribers() { return subscribers_; }
+
+  // EventSink: batches the events of one loop turn so each worker is woken once per turn.
+  void deliver(const EventRef& event) override;
+
+ private:
+  static void on_flush(evutil_socket_t, short, void* self);
+  void flush();
+
+  Metrics& metrics_;
+  std::unique_ptr<Engine> engine_;
+  SubscriberCounts subscribers_;
+  std::vector<EventListener*> listeners_;
+  std::shared_ptr<EventBatch> pending_;
+  EventPtr flush_event_;
+};
+
+}  // namespace sidecar

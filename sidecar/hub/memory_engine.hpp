@@ -1,0 +1,31 @@
+// Single-node engine: ids from a local counter, history in process memory.
+#pragma once
+
+#include <atomic>
+
+#include "sidecar/hub/engine.hpp"
+#include "sidecar/hub/history.hpp"
+
+namespace sidecar {
+
+class MemoryEngine final : public Engine {
+ public:
+  // `epoch` tells ids of this run from earlier ones (see event_id.hpp).
+  MemoryEngine(std::uint64_t epoch, const HistoryConfig& history, EventSink& sink);
+
+  void publish(EventDraft draft, PublishDone done) override;
+  void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
+              ReplayDone done) override;
+  void expire() override;
+  void configure(const HistoryConfig& history) override;
+  HistoryStats stats() const override;
+
+ private:
+  const std::uint64_t epoch_;
+  EventSink& sink_;
+  History history_;
+  // Written by the hub thread; read by workers to recognise ids from the future.
+  std::atomic<std::uint64_t> last_seq_{0};
+};
+
+}  // namespace sidecar

@@ -1,0 +1,21 @@
+// The few HTTP responses the stream listener writes itself.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sidecar {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+std::string_view status_text(int status);
+
+// A complete response with a one-line plain-text body; the connection closes after it.
+std::string simple_response(int status, std::string_view reason, const HeaderList& headers = {});
+
+// The head of an event stream: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
+std::string stream_head(bool chunked, const HeaderList& headers);
+
+}  // namespace sidecar

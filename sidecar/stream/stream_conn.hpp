@@ -1,0 +1,48 @@
+// One subscriber connection on a worker loop. Owned by its Worker; never touched by another
+// thread. A closed connection is kept (state kDead) until the end of the loop turn so that
+// lists being iterated never hold a dangling pointer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sidecar/core/topic.hpp"
+#include "sidecar/net/http_request.hpp"
+#include "sidecar/net/libevent.hpp"
+
+namespace sidecar {
+
+class Worker;
+
+struct StreamConn {
+  enum class State : std::uint8_t {
+    kReading,   // receiving the request head
+    kDeciding,  // waiting for the access policy
+    kStreaming,
+    kClosing,  // flushing a final response or stream end, then closing
+    kDead,
+  };
+
+  Worker* worker = nullptr;  // owner; libevent callbacks reach it through the connection
+  std::uint64_t serial = 0;  // unique per worker; late callbacks look connections up by it
+  UniqueFd fd;
+  State state = State::kReading;
+  bool chunked = true;          // HTTP/1.1 framing
+  bool dirty = false;           // in the worker's flush list for this turn
+  bool write_armed = false;     // waiting for the socket to become writable
+  bool fed_since_tick = false;  // something was queued since the last heartbeat tick
+  std::uint64_t last_seq = 0;   // newest event id (seq) queued; older live copies are skipped
+  EventPtr read_event;
+  EventPtr write_event;
+  EventPtr deadline;  // request-head deadline; gone once the request is read
+  EvBufferPtr out;
+  std::string in;                        // request head bytes; released once parsed
+  std::unique_ptr<HttpRequest> request;  // released once a decision is made
+  std::vector<TopicPattern> topics;
+  std::string peer;
+};
+
+}  // namespace sidecar

@@ -1,0 +1,28 @@
+// What a GET /events request asks for, read from its query string and headers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/topic.hpp"
+#include "sidecar/net/http_request.hpp"
+
+namespace sidecar {
+
+struct StreamParams {
+  std::vector<TopicPattern> topics;  // normalised: no entry matches what another already does
+  std::string last_event_id;         // Last-Event-ID header, else `last_event_id` parameter
+  std::string access_token;          // `access_token` parameter
+};
+
+// False with a one-line `error` (for a 400 answer) when the request is malformed or asks for
+// more than `config` allows.
+bool parse_stream_params(const HttpRequest& request, const Config& config, StreamParams& out,
+                         std::string& error);
+
+// Removes duplicates and patterns covered by another entry, so that one stream matches each
+// topic through exactly one entry (and is counted and served once per event).
+std::vector<TopicPattern> normalize_topics(std::vector<TopicPattern> topics);
+
+}  // namespace sidecar

@@ -1,0 +1,587 @@
+#include "sidecar/stream/worker.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sidecar/sse/sse_format.hpp"
+#include "sidecar/stream/stream_params.hpp"
+
+namespace sidecar {
+namespace {
+
+// Accepts per wakeup, so one worker cannot take a whole connect storm while another idles.
+constexpr int kAcceptsPerWake = 32;
+// Pause after running out of file descriptors, instead of spinning on a ready listener.
+constexpr timeval kAcceptPause{0, 100 * 1000};
+
+constexpr std::string_view kHeartbeat = ":\n";
+constexpr std::string_view kHeartbeatChunk = "2\r\n:\n\r\n";
+
+timeval to_timeval(Millis ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+std::string peer_name(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(addr).sin_addr, host, sizeof(host));
+  } else if (addr.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(addr).sin6_addr, host, sizeof(host));
+  }
+  return host;
+}
+
+// evbuffer_add_reference cleanup: drops the reference the buffer held on the shared event.
+void release_event(const void*, size_t, void* event) {
+  RefCounted::release(static_cast<const Event*>(event));
+}
+
+// The event a client receives instead of a silent gap: it carries the newest id, so the
+// client's next reconnect resumes from here rather than reporting the same gap again.
+std::string missed_frame(const Replay& replay, std::string_view last_event_id) {
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  w.StartObject();
+  w.Key("last_event_id");
+  w.String(last_event_id.data(), static_cast<rapidjson::SizeType>(last_event_id.size()));
+  w.Key("reason");
+  w.String("events after this id are no longer available; refresh your state");
+  w.EndObject();
+  std::string frame;
+  append_sse_event(frame, replay.newest.to_string(), "sidecar.missed", json.GetString(),
+                   std::nullopt);
+  return frame;
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
+               int listen_fd)
+    : index_(index),
+      hub_(hub),
+      metrics_(metrics),
+      config_(std::move(config)),
+      listen_fd_(listen_fd),
+      access_(make_access_policy(*config_)),
+      base_(event_base_new()),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (!base_ || !wake_fd_) throw std::runtime_error("cannot create worker event loop");
+  wake_event_.reset(event_new(base_.get(), wake_fd_.get(), EV_READ | EV_PERSIST, &on_wake, this));
+  accept_event_.reset(event_new(base_.get(), listen_fd_, EV_READ | EV_PERSIST, &on_accept, this));
+  accept_resume_.reset(evtimer_new(base_.get(), &on_accept_resume, this));
+  heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_heartbeat, this));
+  reap_event_.reset(event_new(base_.get(), -1, 0, &on_reap, this));
+  event_add(wake_event_.get(), nullptr);
+  event_add(accept_event_.get(), nullptr);
+  arm_heartbeat();
+}
+
+Worker::~Worker() {
+  join();
+  // Connections hold events on base_; free them before the base.
+  conns_.clear();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), ("sse-worker-" + std::to_string(index_)).c_str());
+    event_base_dispatch(base_.get());
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post_events(std::shared_ptr<const EventBatch> batch) {
+  bool was_empty;
+  {
+    std::lock_guard lock(queue_mutex_);
+    was_empty = queue_.empty();
+    queue_.emplace_back(std::move(batch));
+  }
+  // Only the first item since the worker last drained the queue needs a wakeup.
+  if (was_empty) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
+  }
+}
+
+void Worker::post(Task task) {
+  bool was_empty;
+  {
+    std::lock_guard lock(queue_mutex_);
+    was_empty = queue_.empty();
+    queue_.emplace_back(std::move(task));
+  }
+  if (was_empty) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
+  }
+}
+
+void Worker::on_wake(evutil_socket_t fd, short, void* self) {
+  auto* w = static_cast<Worker*>(self);
+  std::uint64_t count;
+  [[maybe_unused]] auto n = ::read(fd, &count, sizeof(count));
+  std::vector<Item> items;
+  {
+    std::lock_guard lock(w->queue_mutex_);
+    items.swap(w->queue_);
+  }
+  for (auto& item : items) {
+    if (auto* batch = std::get_if<std::shared_ptr<const EventBatch>>(&item)) {
+      w->deliver(**batch);
+    } else {
+      std::get<Task>(item)(*w);
+    }
+  }
+  w->flush_dirty();
+  if (w->delivered_) {
+    w->metrics_.events_delivered.fetch_add(w->delivered_, std::memory_order_relaxed);
+    w->delivered_ = 0;
+  }
+}
+
+void Worker::reconfigure(std::shared_ptr<const Config> config) {
+  bool heartbeat_changed = config->stream.heartbeat_interval != config_->stream.heartbeat_interval;
+  config_ = std::move(config);
+  access_ = make_access_policy(*config_);
+  if (heartbeat_changed) arm_heartbeat();
+}
+
+void Worker::arm_heartbeat() {
+  timeval tv = to_timeval(config_->stream.heartbeat_interval);
+  event_add(heartbeat_.get(), &tv);
+}
+
+void Worker::drain() {
+  draining_ = true;
+  event_del(accept_event_.get());
+  event_del(accept_resume_.get());
+  std::vector<StreamConn*> all;
+  for (auto& [serial, conn] : conns_) all.push_back(conn.get());
+  for (StreamConn* c : all) {
+    if (c->state == StreamConn::State::kStreaming) {
+      end_after_flush(*c);
+    } else if (c->state == StreamConn::State::kReading ||
+               c->state == StreamConn::State::kDeciding) {
+      refuse(*c, 503, "server is shutting down");
+    }
+  }
+  flush_dirty();
+}
+
+void Worker::stop() {
+  event_base_loopbreak(base_.get());
+}
+
+// ---- accepting ----
+
+void Worker::on_accept(evutil_socket_t, short, void* self) {
+  static_cast<Worker*>(self)->accept_ready();
+}
+
+void Worker::on_accept_resume(evutil_socket_t, short, void* self) {
+  auto* w = static_cast<Worker*>(self);
+  if (!w->draining_) event_add(w->accept_event_.get(), nullptr);
+}
+
+void Worker::accept_ready() {
+  for (int i = 0; i < kAcceptsPerWake; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      open_conn(fd, addr);
+      continue;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      spdlog::warn("accept paused for 100ms: {}", std::strerror(errno));
+      event_del(accept_event_.get());
+      event_add(accept_resume_.get(), &kAcceptPause);
+    }
+    break;  // EAGAIN (another worker took it), or a transient per-connection error
+  }
+  flush_dirty();
+}
+
+void Worker::open_conn(int fd, const sockaddr_storage& addr) {
+  auto conn = std::make_unique<StreamConn>();
+  StreamConn& c = *conn;
+  c.serial = next_serial_++;
+  c.worker = this;
+  c.fd = UniqueFd(fd);
+  c.peer = peer_name(addr);
+  // Events are small and latency matters more than packet count: no Nagle delay.
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c.out.reset(evbuffer_new());
+  c.read_event.reset(event_new(base_.get(), fd, EV_READ | EV_PERSIST, &on_read, &c));
+  c.write_event.reset(event_new(base_.get(), fd, EV_WRITE, &on_write, &c));
+  c.deadline.reset(evtimer_new(base_.get(), &on_deadline, &c));
+  conns_.emplace(c.serial, std::move(conn));
+  live_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.connections_total.fetch_add(1, std::memory_order_relaxed);
+  auto open = metrics_.connections_open.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (draining_) return refuse(c, 503, "server is shutting down");
+  if (open > config_->limits.max_connections) {
+    return refuse(
+        c, 503,
+        "too many connections (limit " + std::to_string(config_->limits.max_connections) + ")");
+  }
+  event_add(c.read_event.get(), nullptr);
+  timeval tv = to_timeval(config_->limits.request_timeout);
+  event_add(c.deadline.get(), &tv);
+}
+
+// ---- reading requests ----
+
+void Worker::on_read(evutil_socket_t, short, void* arg) {
+  auto& c = *static_cast<StreamConn*>(arg);
+  Worker& w = *c.worker;
+  if (c.state == StreamConn::State::kReading)
+    w.read_request(c);
+  else
+    w.discard_input(c);
+  w.flush_dirty();
+}
+
+void Worker::on_deadline(evutil_socket_t, short, void* arg) {
+  auto& c = *static_cast<StreamConn*>(arg);
+  Worker& w = *c.worker;
+  if (c.state != StreamConn::State::kReading) return;
+  w.refuse(c, 408, "request headers not received in time", {}, CloseReason::kTimeout);
+  w.flush_dirty();
+}
+
+void Worker::read_request(StreamConn& c) {
+  const std::size_t max = config_->limits.max_request_header_bytes;
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
+    if (n == 0) return close(c, CloseReason::kClient);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      return close(c, CloseReason::kClient);
+    }
+    c.in.append(buf, static_cast<std::size_t>(n));
+    if (c.in.size() > max + 4) break;  // enough to decide it is too large
+  }
+  auto request = std::make_unique<HttpRequest>();
+  std::string error;
+  std::size_t consumed = 0;
+  switch (parse_http_request(c.in, max, *request, error, consumed)) {
+    case HttpParse::kIncomplete:
+      return;
+    case HttpParse::kTooLarge:
+      return refuse(c, 431, error);
+    case HttpParse::kMalformed:
+      return refuse(c, 400, error);
+    case HttpParse::kDone:
+      break;
+  }
+  event_del(c.deadline.get());
+  c.deadline.reset();
+  std::string().swap(c.in);
+  c.request = std::move(request);
+  c.chunked = c.request->minor_version == 1;
+  handle_request(c);
+}
+
+void Worker::discard_input(StreamConn& c) {
+  // After the request head a stream client has nothing more to say; reading only notices
+  // that it went away.
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    return close(c, CloseReason::kClient);
+  }
+}
+
+void Worker::handle_request(StreamConn& c) {
+  const HttpRequest& req = *c.request;
+  std::string_view origin = req.header("origin");
+  if (req.path() != "/events") return refuse(c, 404, "not found; streams are at /events");
+  if (req.method == "OPTIONS") {
+    AccessDecision d = access_->preflight(origin);
+    if (!d.allowed()) return refuse(c, d.status, d.reason);
+    HeaderList headers = d.cors_headers;
+    headers.emplace_back("Access-Control-Allow-Methods", "GET, OPTIONS");
+    headers.emplace_back("Access-Control-Allow-Headers",
+                         "Authorization, Last-Event-ID, Cache-Control");
+    headers.emplace_back("Access-Control-Max-Age", "600");
+    return refuse(c, 204, "", headers, CloseReason::kAnswered);
+  }
+  if (req.method != "GET")
+    return refuse(c, 405, "only GET opens a stream", {{"Allow", "GET, OPTIONS"}});
+  if (draining_) return refuse(c, 503, "server is shutting down");
+
+  auto params = std::make_shared<StreamParams>();
+  std::string error;
+  if (!parse_stream_params(req, *config_, *params, error)) return refuse(c, 400, error);
+  c.topics = params->topics;
+  c.state = StreamConn::State::kDeciding;
+
+  AccessRequest access;
+  access.origin = origin;
+  access.authorization = req.header("authorization");
+  access.cookie = req.header("cookie");
+  access.access_token = params->access_token;
+  access.peer = c.peer;
+  access.topics = &c.topics;
+  std::uint64_t serial = c.serial;
+  access_->decide(access, [this, serial, params](AccessDecision decision) {
+    StreamConn* conn = find(serial);
+    if (!conn || conn->state != StreamConn::State::kDeciding) return;  // it left meanwhile
+    if (!decision.allowed()) {
+      refuse(*conn, decision.status, decision.reason, decision.cors_headers);
+    } else {
+      start_stream(*conn, decision, std::move(params->last_event_id));
+    }
+    flush_dirty();
+  });
+}
+
+StreamConn* Worker::find(std::uint64_t serial) {
+  auto it = conns_.find(serial);
+  return it == conns_.end() ? nullptr : it->second.get();
+}
+
+// ---- streaming ----
+
+void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
+                          std::string last_event_id) {
+  c.request.reset();
+  c.state = StreamConn::State::kStreaming;
+  std::string head = stream_head(c.chunked, decision.cors_headers);
+  std::string hello = "retry: " + std::to_string(config_->stream.retry.count()) + "\n\n";
+  if (c.chunked)
+    append_chunk(head, hello);
+  else
+    head += hello;
+  evbuffer_add(c.out.get(), head.data(), head.size());
+  c.fed_since_tick = true;
+  // Registered before the history query: an event committed meanwhile is found by one of the
+  // two, and `last_seq` drops the second copy.
+  index_by_topic_.add(&c, c.topics);
+  hub_.subscribers().add(c.topics);
+  if (last_event_id.empty()) {
+    after_queue(c);
+    return;
+  }
+  std::uint64_t serial = c.serial;
+  auto owner = std::this_thread::get_id();
+  hub_.engine().replay(c.topics, last_event_id,
+                       [this, serial, owner, last_event_id](Replay replay) mutable {
+                         if (std::this_thread::get_id() == owner) {
+                           apply_replay(serial, std::move(replay), last_event_id);
+                           return;
+                         }
+                         auto shared = std::make_shared<Replay>(std::move(replay));
+                         post([serial, shared, last_event_id](Worker& w) {
+                           w.apply_replay(serial, std::move(*shared), last_event_id);
+                         });
+                       });
+}
+
+void Worker::apply_replay(std::uint64_t serial, Replay replay, const std::string& last_event_id) {
+  StreamConn* c = find(serial);
+  if (!c || c->state != StreamConn::State::kStreaming) return;
+  if (replay.missed) {
+    queue_copy(*c, missed_frame(replay, last_event_id));
+    c->last_seq = std::max(c->last_seq, replay.newest.seq);
+  } else {
+    if (auto id = EventId::parse(last_event_id)) c->last_seq = std::max(c->last_seq, id->seq);
+    for (const auto& event : replay.events) {
+      if (c->state != StreamConn::State::kStreaming) break;
+      queue_event(*c, *event);
+    }
+  }
+  if (c->state == StreamConn::State::kStreaming) after_queue(*c);
+}
+
+void Worker::deliver(const EventBatch& batch) {
+  for (const auto& event : batch) {
+    const Event& e = *event;
+    for (const auto& topic : e.topics()) {
+      index_by_topic_.for_each(topic, [&](StreamConn* c) {
+        // An event on several topics, or already replayed from history, goes out once.
+        if (c->state == StreamConn::State::kStreaming && e.id().seq > c->last_seq) {
+          queue_event(*c, e);
+        }
+      });
+    }
+  }
+}
+
+void Worker::queue_event(StreamConn& c, const Event& event) {
+  std::string_view bytes = c.chunked ? event.chunked() : event.plain();
+  event.retain();
+  if (evbuffer_add_reference(c.out.get(), bytes.data(), bytes.size(), &release_event,
+                             const_cast<Event*>(&event)) != 0) {
+    RefCounted::release(&event);
+    return close(c, CloseReason::kError);
+  }
+  c.last_seq = event.id().seq;
+  ++delivered_;
+  after_queue(c);
+}
+
+void Worker::queue_static(StreamConn& c, std::string_view plain, std::string_view chunked) {
+  std::string_view bytes = c.chunked ? chunked : plain;
+  evbuffer_add_reference(c.out.get(), bytes.data(), bytes.size(), nullptr, nullptr);
+  after_queue(c);
+}
+
+void Worker::queue_copy(StreamConn& c, std::string_view frame) {
+  if (c.chunked) {
+    std::string chunk;
+    append_chunk(chunk, frame);
+    evbuffer_add(c.out.get(), chunk.data(), chunk.size());
+  } else {
+    evbuffer_add(c.out.get(), frame.data(), frame.size());
+  }
+  after_queue(c);
+}
+
+void Worker::after_queue(StreamConn& c) {
+  c.fed_since_tick = true;
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(&c);
+  }
+  if (evbuffer_get_length(c.out.get()) <= config_->limits.subscriber_buffer_bytes) return;
+  // Over the bound: give the socket a chance first (a fast reader drains a burst at once).
+  flush(c);
+  if (c.state == StreamConn::State::kDead) return;
+  if (evbuffer_get_length(c.out.get()) > config_->limits.subscriber_buffer_bytes) {
+    metrics_.events_dropped.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("stream from {} disconnected: more than {} bytes unsent (slow consumer)", c.peer,
+                 config_->limits.subscriber_buffer_bytes);
+    close(c, CloseReason::kSlow);
+  }
+}
+
+void Worker::refuse(StreamConn& c, int status, std::string_view reason, const HeaderList& headers,
+                    CloseReason count_as) {
+  std::string response = simple_response(status, reason, headers);
+  evbuffer_add(c.out.get(), response.data(), response.size());
+  metrics_.count_close(count_as);
+  c.request.reset();
+  c.state = StreamConn::State::kClosing;
+  if (c.deadline) event_del(c.deadline.get());
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(&c);
+  }
+}
+
+void Worker::end_after_flush(StreamConn& c) {
+  if (c.chunked) {
+    evbuffer_add_reference(c.out.get(), kLastChunk.data(), kLastChunk.size(), nullptr, nullptr);
+  }
+  // Leave the topic index now: a closing stream receives nothing more.
+  index_by_topic_.remove(&c, c.topics);
+  hub_.subscribers().remove(c.topics);
+  c.topics.clear();
+  c.state = StreamConn::State::kClosing;
+  metrics_.count_close(CloseReason::kDrain);
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(&c);
+  }
+}
+
+void Worker::flush_dirty() {
+  // flush() may close a connection; closed ones stay allocated until the reap at turn end.
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    StreamConn* c = dirty_[i];
+    c->dirty = false;
+    if (c->state != StreamConn::State::kDead) flush(*c);
+  }
+  dirty_.clear();
+}
+
+void Worker::on_write(evutil_socket_t, short, void* arg) {
+  auto& c = *static_cast<StreamConn*>(arg);
+  c.write_armed = false;
+  c.worker->flush(c);
+}
+
+void Worker::flush(StreamConn& c) {
+  if (c.write_armed) return;  // the socket is full; on_write continues when it drains
+  evbuffer* out = c.out.get();
+  while (evbuffer_get_length(out) > 0) {
+    // One writev of every queued chunk: this is the only syscall per connection per turn.
+    int n = evbuffer_write(out, c.fd.get());
+    if (n > 0) {
+      metrics_.bytes_sent.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      c.write_armed = true;
+      event_add(c.write_event.get(), nullptr);
+      return;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return close(c, CloseReason::kClient);
+  }
+  if (c.state == StreamConn::State::kClosing) close(c, CloseReason::kClient);
+}
+
+void Worker::close(StreamConn& c, CloseReason reason) {
+  if (c.state == StreamConn::State::kDead) return;
+  if (c.state == StreamConn::State::kStreaming) {
+    index_by_topic_.remove(&c, c.topics);
+    hub_.subscribers().remove(c.topics);
+  }
+  // A closing connection was counted when its end was decided (refusal, drain).
+  if (c.state != StreamConn::State::kClosing) metrics_.count_close(reason);
+  c.state = StreamConn::State::kDead;
+  c.read_event.reset();
+  c.write_event.reset();
+  c.deadline.reset();
+  c.fd.reset();
+  c.out.reset();
+  metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  if (dead_.empty()) event_active(reap_event_.get(), EV_TIMEOUT, 0);
+  dead_.push_back(&c);
+}
+
+void Worker::on_reap(evutil_socket_t, short, void* self) {
+  auto* w = static_cast<Worker*>(self);
+  for (StreamConn* c : w->dead_) w->conns_.erase(c->serial);
+  w->dead_.clear();
+}
+
+void Worker::on_heartbeat(evutil_socket_t, short, void* self) {
+  auto* w = static_cast<Worker*>(self);
+  for (auto& [serial, conn] : w->conns_) {
+    StreamConn& c = *conn;
+    if (c.state != StreamConn::State::kStreaming) continue;
+    // Only idle streams need a comment to keep proxies from timing them out.
+    if (!c.fed_since_tick) w->queue_static(c, kHeartbeat, kHeartbeatChunk);
+    c.fed_since_tick = false;
+  }
+  w->flush_dirty();
+}
+
+}  // namespace sidecar

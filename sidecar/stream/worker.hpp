@@ -1,0 +1,116 @@
+// A stream worker: one thread, one event loop, and the subscriber connections it accepted.
+//
+// Thread contract: everything here runs on the worker's thread except post_events(), post()
+// and the atomics, which other threads use to hand it work (a queue plus an eventfd wakeup).
+// A worker never touches another worker's connections.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "sidecar/auth/access.hpp"
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/metrics.hpp"
+#include "sidecar/hub/hub.hpp"
+#include "sidecar/net/libevent.hpp"
+#include "sidecar/stream/http_response.hpp"
+#include "sidecar/stream/stream_conn.hpp"
+#include "sidecar/stream/subscription_index.hpp"
+
+namespace sidecar {
+
+class Worker final : public EventListener {
+ public:
+  using Task = std::function<void(Worker&)>;
+
+  // `listen_fd` is the shared, non-blocking listening socket; the worker does not own it.
+  Worker(unsigned index, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
+         int listen_fd);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void join();
+
+  // Any thread.
+  void post_events(std::shared_ptr<const EventBatch> batch) override;
+  void post(Task task);
+  std::size_t connections() const { return live_.load(std::memory_order_relaxed); }
+
+  // Worker thread (run them through post()).
+  void reconfigure(std::shared_ptr<const Config> config);
+  void drain();  // stop accepting; end every stream once its buffer is flushed
+  void stop();   // leave the loop now
+
+ private:
+  using Item = std::variant<std::shared_ptr<const EventBatch>, Task>;
+
+  static void on_wake(evutil_socket_t fd, short, void* self);
+  static void on_accept(evutil_socket_t fd, short, void* self);
+  static void on_accept_resume(evutil_socket_t, short, void* self);
+  static void on_heartbeat(evutil_socket_t, short, void* self);
+  static void on_reap(evutil_socket_t, short, void* self);
+  static void on_read(evutil_socket_t fd, short, void* conn);
+  static void on_write(evutil_socket_t fd, short, void* conn);
+  static void on_deadline(evutil_socket_t, short, void* conn);
+
+  void accept_ready();
+  void open_conn(int fd, const sockaddr_storage& addr);
+  void read_request(StreamConn& c);
+  void discard_input(StreamConn& c);
+  void handle_request(StreamConn& c);
+  void on_decision(std::uint64_t serial, AccessDecision decision);
+  void start_stream(StreamConn& c, const AccessDecision& decision, std::string last_event_id);
+  void apply_replay(std::uint64_t serial, Replay replay, const std::string& last_event_id);
+  void deliver(const EventBatch& batch);
+  void queue_event(StreamConn& c, const Event& event);
+  void queue_static(StreamConn& c, std::string_view plain, std::string_view chunked);
+  void queue_copy(StreamConn& c, std::string_view frame);
+  void after_queue(StreamConn& c);
+  // Answers with `status` and closes once sent; counted as `count_as`.
+  void refuse(StreamConn& c, int status, std::string_view reason, const HeaderList& headers = {},
+              CloseReason count_as = CloseReason::kRefused);
+  void end_after_flush(StreamConn& c);
+  void flush(StreamConn& c);
+  void flush_dirty();
+  void close(StreamConn& c, CloseReason reason);
+  void arm_heartbeat();
+  StreamConn* find(std::uint64_t serial);
+
+  const unsigned index_;
+  Hub& hub_;
+  Metrics& metrics_;
+  std::shared_ptr<const Config> config_;
+  const int listen_fd_;
+  std::unique_ptr<AccessPolicy> access_;
+
+  EventBasePtr base_;
+  UniqueFd wake_fd_;
+  EventPtr wake_event_;
+  EventPtr accept_event_;
+  EventPtr accept_resume_;
+  EventPtr heartbeat_;
+  EventPtr reap_event_;
+  std::thread thread_;
+
+  std::mutex queue_mutex_;
+  std::vector<Item> queue_;  // GUARDED_BY(queue_mutex_)
+
+  std::unordered_map<std::uint64_t, std::unique_ptr<StreamConn>> conns_;
+  SubscriptionIndex index_by_topic_;
+  std::vector<StreamConn*> dirty_;
+  std::vector<StreamConn*> dead_;
+  std::uint64_t next_serial_ = 1;
+  bool draining_ = false;
+  std::atomic<std::size_t> live_{0};
+  std::uint64_t delivered_ = 0;  // since the last metrics update
+};
+
+}  // namespace sidecar
