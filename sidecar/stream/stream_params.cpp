@@ -29,7 +29,7 @@ std::vector<TopicPattern> normalize_topics(std::vector<TopicPattern> topics) {
       // Equal entries cover each other: keep the first of them.
       redundant = !topics[i].covers(topics[j]) || j < i;
     }
-    if (!redundant) kept.push_back(std::move(topics[i]));
+    if (!redundant) kept.push_back(topics[i]);  // copied: later rounds still compare against it
   }
   return kept;
 }
