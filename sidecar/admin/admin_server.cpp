@@ -172,7 +172,7 @@ void AdminServer::publish_json(evhttp_request* req) {
       return publish_error_reply(m.error, m.ref);
     }
     std::string out;
-    hub_.publish(std::move(m.draft), [&out, &status, ref = m.ref](PublishReply r) {
+    hub_.publish(std::move(m.draft), [&out, &status, ref = m.ref](const PublishReply& r) {
       if (!r.ok) status = 503;
       out = r.ok ? publish_ok_reply(r.id, r.subscribers, ref) : publish_error_reply(r.error, ref);
     });
@@ -211,7 +211,7 @@ void AdminServer::publish_raw(evhttp_request* req, std::string_view topic) {
     return reply_json(req, m.kind == IngestError::kTooLarge ? 413 : 400,
                       publish_error_reply(m.error, {}));
   }
-  hub_.publish(std::move(m.draft), [req](PublishReply r) {
+  hub_.publish(std::move(m.draft), [req](const PublishReply& r) {
     reply_json(req, r.ok ? 200 : 503,
                r.ok ? publish_ok_reply(r.id, r.subscribers, {}) : publish_error_reply(r.error, {}));
   });

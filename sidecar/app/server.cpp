@@ -14,7 +14,7 @@ namespace sidecar {
 namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
-constexpr timeval kDrainCheckInterval{0, 50 * 1000};
+constexpr timeval kDrainCheckInterval{0, 50000};
 
 std::uint64_t now_epoch_ms() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -41,9 +41,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else if (unit == "s")
     factor = 1000;
   else if (unit == "m")
-    factor = 60 * 1000;
+    factor = 60ULL * 1000;
   else if (unit == "h")
-    factor = 60 * 60 * 1000;
+    factor = 60ULL * 60 * 1000;
   else
     return std::nullopt;
   auto ms = checked_multiply(number, factor);

@@ -29,11 +29,16 @@ class SubscriptionIndex {
   }
 
  private:
-  using Map = std::unordered_map<std::string, std::vector<StreamConn*>>;
+  // Transparent hashing: fan-out looks topics up by string_view without building a string.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using Map = std::unordered_map<std::string, std::vector<StreamConn*>, Hash, std::equal_to<>>;
 
   template <typename Fn>
   static void visit(const Map& map, std::string_view key, Fn& fn) {
-    auto it = map.find(std::string(key));
+    auto it = map.find(key);
     if (it == map.end()) return;
     for (StreamConn* conn : it->second) fn(conn);
   }

@@ -22,7 +22,7 @@ namespace {
 // Accepts per wakeup, so one worker cannot take a whole connect storm while another idles.
 constexpr int kAcceptsPerWake = 32;
 // Pause after running out of file descriptors, instead of spinning on a ready listener.
-constexpr timeval kAcceptPause{0, 100 * 1000};
+constexpr timeval kAcceptPause{0, 100000};
 
 constexpr std::string_view kHeartbeat = ":\n";
 constexpr std::string_view kHeartbeatChunk = "2\r\n:\n\r\n";
@@ -347,13 +347,13 @@ void Worker::handle_request(StreamConn& c) {
   access.peer = c.peer;
   access.topics = &c.topics;
   std::uint64_t serial = c.serial;
-  access_->decide(access, [this, serial, params](AccessDecision decision) {
+  access_->decide(access, [this, serial, params](const AccessDecision& decision) {
     StreamConn* conn = find(serial);
     if (!conn || conn->state != StreamConn::State::kDeciding) return;  // it left meanwhile
     if (!decision.allowed()) {
       refuse(*conn, decision.status, decision.reason, decision.cors_headers);
     } else {
-      start_stream(*conn, decision, std::move(params->last_event_id));
+      start_stream(*conn, decision, params->last_event_id);
     }
     flush_dirty();
   });
@@ -367,7 +367,7 @@ StreamConn* Worker::find(std::uint64_t serial) {
 // ---- streaming ----
 
 void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
-                          std::string last_event_id) {
+                          const std::string& last_event_id) {
   c.request.reset();
   c.state = StreamConn::State::kStreaming;
   std::string head = stream_head(c.chunked, decision.cors_headers);
@@ -391,17 +391,18 @@ void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
   hub_.engine().replay(c.topics, last_event_id,
                        [this, serial, owner, last_event_id](Replay replay) mutable {
                          if (std::this_thread::get_id() == owner) {
-                           apply_replay(serial, std::move(replay), last_event_id);
+                           apply_replay(serial, replay, last_event_id);
                            return;
                          }
                          auto shared = std::make_shared<Replay>(std::move(replay));
                          post([serial, shared, last_event_id](Worker& w) {
-                           w.apply_replay(serial, std::move(*shared), last_event_id);
+                           w.apply_replay(serial, *shared, last_event_id);
                          });
                        });
 }
 
-void Worker::apply_replay(std::uint64_t serial, Replay replay, const std::string& last_event_id) {
+void Worker::apply_replay(std::uint64_t serial, const Replay& replay,
+                          const std::string& last_event_id) {
   StreamConn* c = find(serial);
   if (!c || c->state != StreamConn::State::kStreaming) return;
   if (replay.missed) {

@@ -67,8 +67,9 @@ class Worker final : public EventListener {
   void discard_input(StreamConn& c);
   void handle_request(StreamConn& c);
   void on_decision(std::uint64_t serial, AccessDecision decision);
-  void start_stream(StreamConn& c, const AccessDecision& decision, std::string last_event_id);
-  void apply_replay(std::uint64_t serial, Replay replay, const std::string& last_event_id);
+  void start_stream(StreamConn& c, const AccessDecision& decision,
+                    const std::string& last_event_id);
+  void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
   void deliver(const EventBatch& batch);
   void queue_event(StreamConn& c, const Event& event);
   void queue_static(StreamConn& c, std::string_view plain, std::string_view chunked);

@@ -1,0 +1,259 @@
+"""Process lifecycle: SIGHUP reload (valid and invalid files) and SIGTERM/SIGINT drain."""
+
+import os
+import signal
+import socket
+import time
+import unittest
+
+from sidecar_harness import (SidecarTestCase, SSEClient, SocketPublisher, Deadline, TOKEN,
+                             deep_merge, wait_until)
+
+
+def stream_status(sc, topic):
+    """Status of GET /events?topic=...; closes the connection."""
+    client = SSEClient(sc.sse_port, timeout=3)
+    try:
+        client.request("GET", "/events?topic=" + topic)
+        return client.read_head()
+    finally:
+        client.close()
+
+
+class ReloadTest(SidecarTestCase):
+    def reload(self, sc, expect):
+        offset = len(sc.log())
+        sc.signal(signal.SIGHUP)
+        wait_until(lambda: expect in sc.log()[offset:], 5,
+                   message="%r in the log after SIGHUP" % expect)
+        return sc.log()[offset:]
+
+    def test_valid_reload_keeps_streams_and_applies_to_new_ones(self):
+        sc = self.start_sidecar()
+        old = self.stream(sc, ["public.keep"])
+        pattern = self.stream(sc, ["public.*"])
+        pub = self.publisher(sc)
+        self.assertEqual(stream_status(sc, "extra.x"), 401)
+        hist = [pub.publish_ok("public.hist", str(i))["id"] for i in range(5)]
+        self.assertEqual([e.id for e in pattern.read_events(5)], hist)
+
+        sc.write_config(deep_merge(sc.overrides, {
+            "access": {"public_topics": ["public.*", "extra.*"]},
+            "history": {"max_events": 2},
+            "stream": {"heartbeat_interval": "200ms"},
+        }))
+        log = self.reload(sc, "configuration reloaded")
+        self.assertNotIn("error", log.lower())
+
+        # Open streams stay open and keep receiving.
+        reply = pub.publish_ok("public.keep", "after reload")
+        self.assertEqual(old.next_event().id, reply["id"])
+        self.assertEqual(pattern.next_event().id, reply["id"])
+        self.assertFalse(old.eof)
+        self.assertEqual(sc.metric('sse_connections_closed_total{reason="client"}'), 0)
+        self.assertEqual(sc.metric('sse_connections_closed_total{reason="drain"}'), 0)
+        # New streams get the new access rules.
+        wait_until(lambda: stream_status(sc, "extra.x") == 200, 3, message="extra.x allowed")
+        extra = self.stream(sc, ["extra.x"])
+        reply = pub.publish_ok("extra.x", "now public")
+        self.assertEqual(extra.next_event().id, reply["id"])
+        # History limits apply at once: only the newest 2 are kept.
+        resumed = self.stream(sc, ["public.hist"], headers={"Last-Event-ID": hist[0]})
+        self.assertEqual(resumed.next_event().event, "sidecar.missed")
+        recent = self.stream(sc, ["public.hist"], headers={"Last-Event-ID": hist[2]})
+        self.assertEqual([e.id for e in recent.read_events(2)], hist[3:])
+        # The new heartbeat interval reaches the existing (now idle) stream.
+        old.wait_for(lambda: len(old.comments) >= 1, 3, "a heartbeat after reload")
+
+    def test_invalid_reload_keeps_running_config(self):
+        sc = self.start_sidecar()
+        stream = self.stream(sc, ["public.keep"])
+        pub = self.publisher(sc)
+        with open(sc.config_path) as f:
+            good_text = f.read()
+        # A bad key, a bad value, and the change that would have opened extra.*.
+        bad_text = good_text + ('access:\n  public_topics: ["public.*", "extra.*"]\n'
+                                if "access:" not in good_text else "")
+        bad_text = bad_text.replace('"public.*"]', '"public.*", "extra.*"]')
+        lines = bad_text.rstrip("\n").split("\n")
+        lines.append("history:")
+        lines.append("  max_evnts: 5")
+        bad_line = len(lines)
+        lines.append("  max_age: forever")
+        bad_value_line = len(lines)
+        sc.write_config(raw_text="\n".join(lines) + "\n")
+        log = self.reload(sc, "keeping the running configuration")
+        self.assertIn("%s:%d:3:" % (sc.config_path, bad_line), log)
+        self.assertIn("max_evnts", log)
+        self.assertIn("%s:%d:" % (sc.config_path, bad_value_line), log)
+        self.assertNotIn("configuration reloaded", log)
+        # Still running with the old config.
+        self.assertTrue(sc.alive())
+        reply = pub.publish_ok("public.keep", "still here")
+        self.assertEqual(stream.next_event().id, reply["id"])
+        self.assertFalse(stream.eof)
+        self.assertEqual(stream_status(sc, "extra.x"), 401)
+        status, _, body = sc.http_publish({"topic": "public.keep", "data": "http"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(stream.next_event().data, "http")
+
+        # YAML that does not parse at all.
+        sc.write_config(raw_text="listen:\n  sse: [unclosed\nworkers: 2\n")
+        log = self.reload(sc, "keeping the running configuration")
+        self.assertRegex(log, r"%s:\d+:\d+:" % sc.config_path)
+        self.assertTrue(sc.alive())
+        reply = pub.publish_ok("public.keep", "after broken yaml")
+        self.assertEqual(stream.next_event().id, reply["id"])
+
+        # A missing file is reported too.
+        os.unlink(sc.config_path)
+        log = self.reload(sc, "keeping the running configuration")
+        self.assertIn(sc.config_path, log)
+        self.assertTrue(sc.alive())
+        self.assertEqual(pub.publish_ok("public.keep", "x")["subscribers"], 1)
+
+        # And a good file afterwards is taken.
+        sc.write_config(raw_text=good_text)
+        self.reload(sc, "configuration reloaded")
+        self.assertEqual(stream_status(sc, "public.again"), 200)
+
+    def test_restart_only_keys_are_kept(self):
+        sc = self.start_sidecar()
+        stream = self.stream(sc, ["public.keep"])
+        sc.write_config(deep_merge(sc.overrides, {"workers": 1, "listen": {"backlog": 64}}))
+        log = self.reload(sc, "configuration reloaded")
+        self.assertIn("workers", log)
+        self.assertIn("restart", log)
+        self.assertEqual(sc.metric("sse_workers"), 2)
+        reply = self.publisher(sc).publish_ok("public.keep", "x")
+        self.assertEqual(stream.next_event().id, reply["id"])
+
+    def test_reload_publish_limits(self):
+        sc = self.start_sidecar({"limits": {"max_event_bytes": "64KiB"}})
+        pub = self.publisher(sc)
+        self.assertTrue(pub.publish("public.x", "x" * 2000)["ok"])
+        sc.write_config(deep_merge(sc.overrides, {"limits": {"max_event_bytes": "1KiB"},
+                                                  "publish": {"tokens": []}}))
+        self.reload(sc, "configuration reloaded")
+        # The same (open) publisher connection gets the new limit.
+        reply = pub.publish("public.x", "x" * 2000)
+        self.assertIs(reply["ok"], False, reply)
+        status, _, _ = sc.http_publish({"topic": "public.x", "data": "y"})
+        self.assertEqual(status, 403)
+
+
+class DrainTest(SidecarTestCase):
+    def test_sigterm_ends_streams_cleanly_and_exits(self):
+        sc = self.start_sidecar({"drain_timeout": "2s"})
+        chunked = self.stream(sc, ["public.d"])
+        plain = self.stream(sc, ["public.d"], http_version="1.0")
+        pattern = self.stream(sc, ["public.*"])
+        pub = self.publisher(sc)
+        reply = pub.publish_ok("public.d", "before")
+        for c in (chunked, plain, pattern):
+            self.assertEqual(c.next_event().id, reply["id"])
+        self.assertTrue(os.path.exists(sc.socket_path))
+
+        start = time.monotonic()
+        sc.signal(signal.SIGTERM)
+        for c in (chunked, pattern):
+            c.read_to_eof(timeout=5)
+            self.assertTrue(c.ended_cleanly, "no chunked terminator: %r" % bytes(c.wire[-50:]))
+            self.assertTrue(bytes(c.wire).endswith(b"\r\n0\r\n\r\n"), bytes(c.wire[-50:]))
+            self.assertEqual(c.extra_after_end, b"")
+            self.assertFalse(c.reset)
+        plain.read_to_eof(timeout=5)
+        self.assertFalse(plain.reset)
+        self.assertTrue(bytes(plain.body).endswith(b"\n\n"))
+        self.assertEqual(sc.wait(2 + 3), 0, "exit code (or still running)")
+        self.assertLess(time.monotonic() - start, 2 + 3)
+        self.assertFalse(os.path.exists(sc.socket_path), "publish socket file left behind")
+        self.assertIn("stopped", sc.log())
+
+    def test_sigint_drains_too(self):
+        sc = self.start_sidecar()
+        stream = self.stream(sc, ["public.d"])
+        sc.signal(signal.SIGINT)
+        stream.read_to_eof(timeout=5)
+        self.assertTrue(stream.ended_cleanly)
+        self.assertEqual(sc.wait(5), 0)
+        self.assertFalse(os.path.exists(sc.socket_path))
+
+    def _stuck_stream(self, sc):
+        """A stream that cannot take the data queued for it, so draining has to wait."""
+        stuck = self.stream(sc, ["public.stuck"], rcvbuf=4096)
+        pub = self.publisher(sc)
+        payload = "s" * 4096
+        for _ in range(30):
+            pub.send(*[{"topic": "public.stuck", "data": payload} for _ in range(50)])
+            pub.read_replies(50)
+        self.assertEqual(sc.metric("sse_slow_consumer_disconnects_total"), 0)
+        return stuck
+
+    def test_during_drain_new_work_is_refused(self):
+        sc = self.start_sidecar({"drain_timeout": "2s",
+                                 "limits": {"subscriber_buffer_bytes": "64MiB"}})
+        self._stuck_stream(sc)
+        other = self.stream(sc, ["public.other"])
+        old_publisher = self.publisher(sc)
+        start = time.monotonic()
+        sc.signal(signal.SIGTERM)
+        wait_until(lambda: sc.admin_request("GET", "/readyz")[0] == 503, 3,
+                   message="/readyz 503 while draining")
+        self.assertTrue(sc.alive())
+        other.read_to_eof(timeout=3)
+        self.assertTrue(other.ended_cleanly)
+        self.assertEqual(sc.metric("sse_draining"), 1)
+        status, _, body = sc.admin_request("GET", "/healthz")
+        self.assertEqual(status, 200)
+        status, _, body = sc.http_publish({"topic": "public.other", "data": "x"})
+        self.assertEqual(status, 503, body)
+        # The publish socket is gone: no new publishers.
+        self.assertFalse(os.path.exists(sc.socket_path))
+        with self.assertRaises(OSError):
+            SocketPublisher(sc.socket_path, timeout=1).close()
+        # New stream connections: 503, or refused once the listener is closed; never a stream.
+        outcomes = []
+
+        def attempt():
+            try:
+                client = SSEClient(sc.sse_port, timeout=2)
+            except ConnectionRefusedError:
+                outcomes.append("refused")
+                return True
+            try:
+                client.request("GET", "/events?topic=public.other")
+                client.read_body(timeout=2)
+                outcomes.append(client.status)
+            except (OSError, AssertionError):
+                outcomes.append("reset")
+            finally:
+                client.close()
+            return False
+
+        wait_until(attempt, 1.5, interval=0.05, message="connections refused")
+        self.assertNotIn(200, outcomes)
+        self.assertTrue(set(outcomes) <= {"refused", "reset", 503}, outcomes)
+        self.assertTrue(sc.alive(), "exited before the stuck stream's drain timeout")
+        # The stuck stream holds the exit until drain_timeout, then the process exits 0.
+        self.assertEqual(sc.wait(2 + 4), 0)
+        self.assertGreaterEqual(time.monotonic() - start, 1.5)
+        self.assertIn("drain time over", sc.log())
+        old_publisher.close()
+
+    def test_second_signal_exits_at_once(self):
+        sc = self.start_sidecar({"drain_timeout": "30s",
+                                 "limits": {"subscriber_buffer_bytes": "64MiB"}})
+        self._stuck_stream(sc)
+        sc.signal(signal.SIGTERM)
+        wait_until(lambda: sc.admin_request("GET", "/readyz")[0] == 503, 3,
+                   message="/readyz 503 while draining")
+        time.sleep(0.2)
+        self.assertTrue(sc.alive())
+        sc.signal(signal.SIGTERM)
+        self.assertEqual(sc.wait(5), 0)
+        self.assertIn("second stop signal", sc.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
