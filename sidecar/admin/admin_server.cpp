@@ -49,8 +49,7 @@ std::string body_of(evhttp_request* req) {
 AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
                          std::shared_ptr<const Config> config,
                          std::function<std::string()> extra_metrics)
-    : base_(base),
-      hub_(hub),
+    : hub_(hub),
       metrics_(metrics),
       config_(std::move(config)),
       extra_metrics_(std::move(extra_metrics)),

@@ -35,7 +35,6 @@ class AdminServer {
   bool authorized(evhttp_request* req);
   void apply_limits();
 
-  event_base* base_;
   Hub& hub_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;

@@ -193,8 +193,7 @@ class Sidecar:
                 last_error = e
                 if self.proc.poll() is None:
                     self.kill()
-                else:
-                    self.proc.wait()
+                self.returncode = self.proc.wait()
                 self._log_file.close()
                 # Retry only when the ports were taken between probing and binding.
                 if "cannot listen" not in self.log():
@@ -694,6 +693,16 @@ class SSEClient:
                       "%d events (have %d new)" % (n, len(self.events) - self._consumed))
         out = self.events[self._consumed:target]
         self._consumed = target
+        return out
+
+    def collect(self, n, timeout=None):
+        """Waits up to `timeout` for `n` new events without failing; returns (and consumes)
+        the new events received by then, so a caller can compare lists."""
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        while len(self.events) - self._consumed < n and not self.eof and not deadline.expired():
+            self._recv_once(deadline)
+        out = self.events[self._consumed:]
+        self._consumed = len(self.events)
         return out
 
     def pending_events(self):

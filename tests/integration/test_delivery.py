@@ -211,6 +211,24 @@ class TopicSelectionTest(SidecarTestCase):
         self.assertEqual([e.id for e in events], [r1["id"], r2["id"]])
         client.assert_no_event(0.2)
 
+    def test_pattern_followed_by_other_topics(self):
+        # Every entry of the list counts, whatever its position.
+        sc = self.start_sidecar()
+        pub = self.publisher(sc)
+        for n, topics in enumerate([["a.*", "b"], ["a.*", "b.*"], ["b", "a.*"],
+                                    ["a.*", "a.x", "b"]]):
+            ns = "public.case%d." % n  # a namespace per case: failures do not leak
+            topics = [ns + t for t in topics]
+            with self.subTest(topics=topics):
+                client = self.stream(sc, topics)
+                r1 = pub.publish_ok(ns + "a.x", "a")
+                r2 = pub.publish_ok(ns + "b" if ns + "b" in topics else ns + "b.y", "b")
+                pub.publish_ok(ns + "c", "c")
+                self.assertEqual([(e.id, e.data) for e in client.collect(2, timeout=1.5)],
+                                 [(r1["id"], "a"), (r2["id"], "b")], "events delivered")
+                client.assert_no_event(0.1)
+                self.assertEqual((r1["subscribers"], r2["subscribers"]), (1, 1))
+
     def test_event_on_several_subscribed_topics_arrives_once(self):
         sc = self.start_sidecar()
         both = self.stream(sc, ["public.x", "public.y"])

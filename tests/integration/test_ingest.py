@@ -54,6 +54,12 @@ class BadInputTest(SidecarTestCase):
             ("id field", b'{"topic":"public.x","id":"1-1","ref":16}', "invalid", "id", 16),
             ("negative retry", b'{"topic":"public.x","retry":-1,"ref":17}', "invalid",
              "retry", 17),
+            ("retry too large", b'{"topic":"public.x","retry":86400001,"ref":20}', "invalid",
+             "retry", 20),
+            ("event name too long", ('{"topic":"public.x","event":"%s","ref":21}' % ("e" * 257))
+             .encode(), "invalid", "256", 21),
+            ("too many topics", ('{"topics":[%s],"ref":22}' % ",".join(
+                '"public.t%d"' % i for i in range(65))).encode(), "invalid", "topics", 22),
             ("retry not a number", b'{"topic":"public.x","retry":"5s","ref":18}', "invalid",
              "retry", 18),
             ("event too large", ('{"topic":"public.x","data":"%s","ref":19}' % ("x" * 2000))
@@ -144,6 +150,29 @@ class BadInputTest(SidecarTestCase):
         self.assertLessEqual(len(fits), 4096)
         pub.send_raw(fits + b"\n")
         self.assertIs(pub.read_reply()["ok"], True)
+
+    def test_line_of_exactly_max_line_bytes(self):
+        sc = self.start_sidecar({"publish": {"max_line_bytes": "1KiB"}})
+        pub = self.publisher(sc)
+        line = b'{"topic":"public.a","data":"' + b"x" * (1024 - 30) + b'"}'
+        self.assertEqual(len(line), 1024)
+        too_long = line[:-2] + b'x"}'
+        for name, pieces, ok in [
+                ("LF", [line + b"\n"], True),
+                ("CRLF", [line + b"\r\n"], True),
+                ("LF in a later read", [line, b"\n"], True),
+                ("CRLF split after CR", [line + b"\r", b"\n"], True),
+                ("CRLF in a later read", [line, b"\r\n"], True),
+                ("one byte more", [too_long + b"\n"], False),
+                ("one byte more, split", [too_long, b"\n"], False)]:
+            with self.subTest(case=name):
+                for piece in pieces:
+                    pub.send_raw(piece)
+                    time.sleep(0.05)
+                reply = pub.read_reply()
+                self.assertEqual(reply["ok"], ok, reply)
+                if not ok:
+                    self.assertIn("max_line_bytes", reply["error"])
 
     def test_partial_lines_across_sends(self):
         sc = self.start_sidecar()

@@ -235,11 +235,22 @@ class DrainTest(SidecarTestCase):
         self.assertNotIn(200, outcomes)
         self.assertTrue(set(outcomes) <= {"refused", "reset", 503}, outcomes)
         self.assertTrue(sc.alive(), "exited before the stuck stream's drain timeout")
+        self.assertGreaterEqual(sc.metric('sse_connections_closed_total{reason="drain"}'), 2)
         # The stuck stream holds the exit until drain_timeout, then the process exits 0.
         self.assertEqual(sc.wait(2 + 4), 0)
         self.assertGreaterEqual(time.monotonic() - start, 1.5)
         self.assertIn("drain time over", sc.log())
         old_publisher.close()
+
+    def test_request_in_progress_gets_503(self):
+        sc = self.start_sidecar({"limits": {"request_timeout": "10s"}})
+        half = self.track(SSEClient(sc.sse_port))
+        half.send(b"GET /events?topic=public.d HTTP/1.1\r\nHost: x\r\n")
+        sc.wait_metric("sse_connections_open", lambda v: v == 1)
+        sc.signal(signal.SIGTERM)
+        half.read_body(timeout=5)
+        self.assertEqual(half.status, 503)
+        self.assertEqual(sc.wait(5), 0)
 
     def test_second_signal_exits_at_once(self):
         sc = self.start_sidecar({"drain_timeout": "30s",
@@ -253,6 +264,74 @@ class DrainTest(SidecarTestCase):
         sc.signal(signal.SIGTERM)
         self.assertEqual(sc.wait(5), 0)
         self.assertIn("second stop signal", sc.log())
+
+
+class StartupTest(SidecarTestCase):
+    def test_publish_socket_in_use_by_another_instance(self):
+        first = self.start_sidecar()
+        second = self.start_sidecar({"publish": {"socket": first.socket_path}}, start=False)
+        with self.assertRaises(AssertionError):
+            second.start(timeout=5)
+        self.assertEqual(second.returncode, 1)
+        self.assertIn("in use", second.log())
+        # The first instance still owns its socket.
+        self.assertTrue(first.alive())
+        self.assertTrue(self.publisher(first).publish("public.x", "x")["ok"])
+
+    def test_stale_socket_file_is_replaced(self):
+        sc = self.start_sidecar(start=False)
+        os.makedirs(os.path.dirname(sc.socket_path))
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(sc.socket_path)
+        stale.close()  # the file stays, nobody listens
+        sc.start()
+        self.assertTrue(self.publisher(sc).publish("public.x", "x")["ok"])
+
+    def test_socket_path_that_is_not_a_socket(self):
+        sc = self.start_sidecar(start=False)
+        os.makedirs(os.path.dirname(sc.socket_path))
+        with open(sc.socket_path, "w") as f:
+            f.write("precious")
+        with self.assertRaises(AssertionError):
+            sc.start(timeout=5)
+        self.assertEqual(sc.returncode, 1)
+        self.assertIn("not a socket", sc.log())
+        with open(sc.socket_path) as f:
+            self.assertEqual(f.read(), "precious")
+
+    def test_port_in_use(self):
+        first = self.start_sidecar()
+        second = self.start_sidecar({"listen": {"sse": "127.0.0.1:%d" % first.sse_port}},
+                                    start=False)
+        with self.assertRaises(AssertionError):
+            second.start(timeout=5)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("cannot listen", second.log())
+        self.assertTrue(first.alive())
+
+    def test_json_logs(self):
+        import json
+        sc = self.start_sidecar({"log": {"format": "json"}})
+        # A reload error quoting awkward text, to exercise escaping.
+        with open(sc.config_path) as f:
+            text = f.read()
+        sc.write_config(raw_text=text + 'history:\n  "we\\"ird\\\\key\\tx": 1\n')
+        offset = len(sc.log())
+        sc.signal(signal.SIGHUP)
+        sc.wait_for_log("keeping the running configuration", start=offset)
+        lines = [l for l in sc.log().splitlines() if l.strip()]
+        self.assertGreaterEqual(len(lines), 3)
+        for line in lines:
+            record = json.loads(line)
+            self.assertEqual(set(record), {"time", "level", "msg"}, record)
+        messages = [json.loads(l)["msg"] for l in lines]
+        self.assertTrue(any('we"ird\\key\tx' in m for m in messages), messages)
+
+    def test_log_level_warn_hides_info(self):
+        sc = self.start_sidecar({"log": {"level": "warn"}})
+        self.stream(sc, ["public.x"]).close()
+        self.assertNotIn("streaming on", sc.log())
+        self.assertNotIn(" info ", sc.log())
 
 
 if __name__ == "__main__":

@@ -97,6 +97,16 @@ class MetricsTest(SidecarTestCase):
         pub.close()
         sc.wait_metric("sse_publisher_connections", lambda v: v == 0)
 
+    def test_replayed_events_count_as_delivered(self):
+        sc = self.start_sidecar()
+        pub = self.publisher(sc)
+        ids = [pub.publish_ok("public.r", str(i))["id"] for i in range(5)]
+        self.assertEqual(sc.metric("sse_events_delivered_total"), 0)
+        client = self.stream(sc, ["public.r"], headers={"Last-Event-ID": ids[0]})
+        self.assertEqual(len(client.read_events(4)), 4)
+        # Nothing else happens: the 4 replayed copies must still show up.
+        sc.wait_metric("sse_events_delivered_total", lambda v: v == 4, timeout=3)
+
 
 if __name__ == "__main__":
     unittest.main()
