@@ -34,6 +34,8 @@ struct StreamConn {
   bool dirty = false;           // in the worker's flush list for this turn
   bool write_armed = false;     // waiting for the socket to become writable
   bool fed_since_tick = false;  // something was queued since the last heartbeat tick
+  bool subscribed = false;      // counted in the hub's subscriber counts
+  bool indexed = false;         // in the worker's topic index (left only when reaped)
   std::uint64_t last_seq = 0;   // newest event id (seq) queued; older live copies are skipped
   EventPtr read_event;
   EventPtr write_event;

@@ -382,6 +382,7 @@ void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
   // two, and `last_seq` drops the second copy.
   index_by_topic_.add(&c, c.topics);
   hub_.subscribers().add(c.topics);
+  c.subscribed = c.indexed = true;
   if (last_event_id.empty()) {
     after_queue(c);
     return;
@@ -498,10 +499,7 @@ void Worker::end_after_flush(StreamConn& c) {
   if (c.chunked) {
     evbuffer_add_reference(c.out.get(), kLastChunk.data(), kLastChunk.size(), nullptr, nullptr);
   }
-  // Leave the topic index now: a closing stream receives nothing more.
-  index_by_topic_.remove(&c, c.topics);
-  hub_.subscribers().remove(c.topics);
-  c.topics.clear();
+  leave_topics(c);  // a closing stream receives nothing more
   c.state = StreamConn::State::kClosing;
   metrics_.count_close(CloseReason::kDrain);
   if (!c.dirty) {
@@ -549,10 +547,7 @@ void Worker::flush(StreamConn& c) {
 
 void Worker::close(StreamConn& c, CloseReason reason) {
   if (c.state == StreamConn::State::kDead) return;
-  if (c.state == StreamConn::State::kStreaming) {
-    index_by_topic_.remove(&c, c.topics);
-    hub_.subscribers().remove(c.topics);
-  }
+  leave_topics(c);
   // A closing connection was counted when its end was decided (refusal, drain).
   if (c.state != StreamConn::State::kClosing) metrics_.count_close(reason);
   c.state = StreamConn::State::kDead;
@@ -567,9 +562,20 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   dead_.push_back(&c);
 }
 
+void Worker::leave_topics(StreamConn& c) {
+  if (!c.subscribed) return;
+  c.subscribed = false;
+  hub_.subscribers().remove(c.topics);
+  // The index entry stays until the reap: this may run inside a fan-out that is iterating the
+  // very list the connection sits in. Fan-out skips connections that are not streaming.
+}
+
 void Worker::on_reap(evutil_socket_t, short, void* self) {
   auto* w = static_cast<Worker*>(self);
-  for (StreamConn* c : w->dead_) w->conns_.erase(c->serial);
+  for (StreamConn* c : w->dead_) {
+    if (c->indexed) w->index_by_topic_.remove(c, c->topics);
+    w->conns_.erase(c->serial);
+  }
   w->dead_.clear();
 }
 

@@ -82,6 +82,7 @@ class Worker final : public EventListener {
   void flush(StreamConn& c);
   void flush_dirty();
   void close(StreamConn& c, CloseReason reason);
+  void leave_topics(StreamConn& c);
   void arm_heartbeat();
   StreamConn* find(std::uint64_t serial);
 

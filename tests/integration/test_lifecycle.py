@@ -184,7 +184,7 @@ class DrainTest(SidecarTestCase):
         stuck = self.stream(sc, ["public.stuck"], rcvbuf=4096)
         pub = self.publisher(sc)
         payload = "s" * 4096
-        for _ in range(30):
+        for _ in range(50):  # 10 MB: more than the kernel buffers take
             pub.send(*[{"topic": "public.stuck", "data": payload} for _ in range(50)])
             pub.read_replies(50)
         self.assertEqual(sc.metric("sse_slow_consumer_disconnects_total"), 0)
