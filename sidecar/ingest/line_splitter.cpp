@@ -7,7 +7,9 @@ LineSplitter::Item LineSplitter::next() {
     std::size_t lf = buf_.find('\n', pos_ + scan_);
     if (lf == std::string::npos) {
       std::size_t pending = buf_.size() - pos_;
-      if (skipping_ || pending > max_line_) {
+      // A trailing CR may be the first half of the CRLF ending: it is not part of the line.
+      std::size_t line_bytes = pending - (pending > 0 && buf_.back() == '\r' ? 1 : 0);
+      if (skipping_ || line_bytes > max_line_) {
         // Drop what we hold of an over-long line; report it only when it first overflows.
         bool first = !skipping_;
         skipping_ = true;

@@ -1,5 +1,7 @@
 #include "sidecar/stream/http_response.hpp"
 
+#include <algorithm>
+
 namespace sidecar {
 
 std::string_view status_text(int status) {
@@ -43,7 +45,11 @@ void append_headers(std::string& out, const HeaderList& headers) {
 }  // namespace
 
 std::string simple_response(int status, std::string_view reason, const HeaderList& headers) {
-  std::string body = std::string(reason) + (reason.empty() ? "" : "\n");
+  // A reason may quote client input (a decoded topic); it stays one line whatever it holds.
+  std::string body(reason);
+  std::replace_if(
+      body.begin(), body.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
+  if (!body.empty()) body.push_back('\n');
   std::string out =
       "HTTP/1.1 " + std::to_string(status) + " " + std::string(status_text(status)) + "\r\n";
   if (status != 204) {

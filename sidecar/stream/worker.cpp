@@ -148,10 +148,6 @@ void Worker::on_wake(evutil_socket_t fd, short, void* self) {
     }
   }
   w->flush_dirty();
-  if (w->delivered_) {
-    w->metrics_.events_delivered.fetch_add(w->delivered_, std::memory_order_relaxed);
-    w->delivered_ = 0;
-  }
 }
 
 void Worker::reconfigure(std::shared_ptr<const Config> config) {
@@ -509,6 +505,11 @@ void Worker::end_after_flush(StreamConn& c) {
 }
 
 void Worker::flush_dirty() {
+  // Every path that queues (live fan-out, replay, heartbeats) ends here once per turn.
+  if (delivered_) {
+    metrics_.events_delivered.fetch_add(delivered_, std::memory_order_relaxed);
+    delivered_ = 0;
+  }
   // flush() may close a connection; closed ones stay allocated until the reap at turn end.
   for (std::size_t i = 0; i < dirty_.size(); ++i) {
     StreamConn* c = dirty_[i];

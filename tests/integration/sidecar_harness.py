@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import unittest
+from urllib.parse import quote
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -353,7 +354,6 @@ class Sidecar:
 
 
 def _qs(value):
-    from urllib.parse import quote
     return quote(value, safe=".*:@=-_")
 
 
@@ -876,14 +876,23 @@ class SidecarTestCase(unittest.TestCase):
                 return True
         return False
 
+    # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print when the
+    # sidecar runs from a sanitizer build: any of them fails the test that ran it.
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
     def _finish_sidecar(self, sc):
+        report = None
         try:
             sc.stop()
+            log = sc.log()
+            report = next((m for m in self.SANITIZER_MARKERS if m in log), None)
         finally:
-            if self._test_failed():
+            if report or self._test_failed():
                 sys.stderr.write("\n--- sidecar log (%s, exit %s) ---\n%s--- end of log ---\n"
                                  % (self.id(), sc.returncode, sc.log()))
             shutil.rmtree(sc.tmpdir, ignore_errors=True)
+        if report:
+            raise AssertionError("sanitizer report in the sidecar's log: %s" % report)
 
     # -- assertions shared by several files --
 

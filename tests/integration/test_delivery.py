@@ -1,7 +1,8 @@
 """Delivery: fan-out, SSE framing, HTTP/1.0 vs 1.1, multi-topic and pattern streams, heartbeats,
 slow consumers and disconnect cleanup."""
 
-import json
+import socket
+import struct
 import unittest
 
 from sidecar_harness import SidecarTestCase, parse_id, wait_until
@@ -349,8 +350,6 @@ class DisconnectCleanupTest(SidecarTestCase):
         self.assertGreaterEqual(sc.metric('sse_connections_closed_total{reason="client"}'), 6)
 
     def test_half_open_stream_does_not_leak_on_abrupt_reset(self):
-        import socket
-        import struct
         sc = self.start_sidecar()
         client = self.stream(sc, ["public.rst"])
         # RST instead of FIN.

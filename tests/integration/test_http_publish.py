@@ -1,7 +1,6 @@
 """Publishing over HTTP on the admin listener, and the admin listener's other answers."""
 
 import json
-import socket
 import unittest
 
 from sidecar_harness import SidecarTestCase, TOKEN, DELETE, parse_id

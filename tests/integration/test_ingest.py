@@ -6,7 +6,7 @@ import threading
 import time
 import unittest
 
-from sidecar_harness import SidecarTestCase, Deadline, parse_id
+from sidecar_harness import SidecarTestCase, Deadline
 
 
 class BadInputTest(SidecarTestCase):

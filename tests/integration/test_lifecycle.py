@@ -6,8 +6,7 @@ import socket
 import time
 import unittest
 
-from sidecar_harness import (SidecarTestCase, SSEClient, SocketPublisher, Deadline, TOKEN,
-                             deep_merge, wait_until)
+from sidecar_harness import SidecarTestCase, SSEClient, SocketPublisher, deep_merge, wait_until
 
 
 def stream_status(sc, topic):

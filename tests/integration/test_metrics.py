@@ -1,9 +1,8 @@
 """/metrics: every family is exposed, and values move with activity."""
 
-import re
 import unittest
 
-from sidecar_harness import SidecarTestCase, SSEClient
+from sidecar_harness import SidecarTestCase
 
 CLOSE_REASONS = ["client", "slow_consumer", "drain", "refused", "answered", "timeout", "error"]
 INGEST_KINDS = ["malformed", "invalid", "too_large", "line_too_long", "unauthorized"]

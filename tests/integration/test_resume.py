@@ -4,6 +4,7 @@ import json
 import threading
 import time
 import unittest
+from urllib.parse import quote
 
 from sidecar_harness import SidecarTestCase, parse_id
 
@@ -232,7 +233,6 @@ class MissedTest(SidecarTestCase):
                     if how == "header":
                         client = self.stream(sc, ["public.g"], headers={"Last-Event-ID": bad})
                     else:
-                        from urllib.parse import quote
                         client = self.stream(sc, ["public.g"],
                                              query="last_event_id=" + quote(bad))
                     self._assert_missed(client.next_event(), bad, ids[-1])

@@ -1,10 +1,9 @@
 """Refused stream requests (status, one-line reason) and CORS on the stream listener."""
 
-import socket
 import time
 import unittest
 
-from sidecar_harness import SidecarTestCase, SSEClient, Deadline, wait_until
+from sidecar_harness import SidecarTestCase, SSEClient
 
 
 class StreamErrorsTest(SidecarTestCase):

@@ -78,3 +78,11 @@ TEST_CASE("the buffer holds at most one partial line") {
   drain(s);
   CHECK(s.buffered() == 7);
 }
+
+TEST_CASE("a line of exactly the limit whose CR and LF arrive apart is accepted") {
+  LineSplitter s(10);
+  s.append(std::string(10, 'z') + "\r");
+  CHECK(drain(s).empty());
+  s.append("\n");
+  CHECK(drain(s) == std::vector<std::string>{std::string(10, 'z')});
+}
