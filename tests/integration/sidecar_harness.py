@@ -372,6 +372,22 @@ def parse_metrics(text):
 # Stream client
 
 
+class _OwnsSocket:
+    """Closes `self.sock` on close() and at the end of a `with` block."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class SSEEvent:
     __slots__ = ("event", "data", "id", "id_field", "retry")
 
@@ -387,7 +403,7 @@ class SSEEvent:
             self.event, self.id, self.data if len(self.data) < 80 else self.data[:77] + "...")
 
 
-class SSEClient:
+class SSEClient(_OwnsSocket):
     """HTTP/1.x client that reads an event stream (or a plain error response) over a socket."""
 
     _LINE_RE = re.compile(r"\r\n|\r|\n")
@@ -450,17 +466,6 @@ class SSEClient:
     def send(self, data):
         self.sock.sendall(data)
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- receiving --
 
@@ -729,7 +734,7 @@ class SSEClient:
 # Socket publisher
 
 
-class SocketPublisher:
+class SocketPublisher(_OwnsSocket):
     def __init__(self, path, timeout=DEFAULT_TIMEOUT):
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -820,17 +825,6 @@ class SocketPublisher:
     def shutdown_write(self):
         self.sock.shutdown(socket.SHUT_WR)
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------
