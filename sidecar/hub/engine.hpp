@@ -44,6 +44,9 @@ class Engine {
   // by `patterns`; possibly on another thread, so callers must post the result to their loop.
   virtual void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                       ReplayDone done) = 0;
+  // Any thread: the last id committed so far. A new stream starts after it, so it never
+  // receives an event that was published (and counted) before it subscribed.
+  virtual EventId newest() const = 0;
   // Hub thread only: periodic housekeeping and run-time reconfiguration.
   virtual void expire() = 0;
   virtual void configure(const HistoryConfig& history) = 0;

@@ -21,6 +21,10 @@ void MemoryEngine::replay(const std::vector<TopicPattern>& patterns, std::string
   done(history_.since(patterns, last_id, last_seq_.load(std::memory_order_acquire)));
 }
 
+EventId MemoryEngine::newest() const {
+  return EventId{epoch_, last_seq_.load(std::memory_order_acquire)};
+}
+
 void MemoryEngine::expire() {
   history_.expire(Event::Clock::now());
 }

@@ -16,6 +16,7 @@ class MemoryEngine final : public Engine {
   void publish(EventDraft draft, PublishDone done) override;
   void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
               ReplayDone done) override;
+  EventId newest() const override;
   void expire() override;
   void configure(const HistoryConfig& history) override;
   HistoryStats stats() const override;

@@ -380,6 +380,8 @@ void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
   hub_.subscribers().add(c.topics);
   c.subscribed = c.indexed = true;
   if (last_event_id.empty()) {
+    // Read after registering: anything newer reaches this worker's queue later and is sent.
+    c.last_seq = hub_.engine().newest().seq;
     after_queue(c);
     return;
   }
