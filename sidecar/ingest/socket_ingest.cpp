@@ -188,13 +188,13 @@ void SocketIngest::handle_line(Conn& c, std::string_view line) {
 }
 
 void SocketIngest::reply(Conn& c, std::string line) {
-  line.push_back('\n');
-  if (c.pending.empty()) {
-    evbuffer_add(c.out.get(), line.data(), line.size());
-  } else {
-    line.pop_back();
+  // Behind a reply still awaited, this one waits its turn; otherwise it goes out now.
+  if (!c.pending.empty()) {
     c.pending.emplace_back(std::move(line));
+    return;
   }
+  line.push_back('\n');
+  evbuffer_add(c.out.get(), line.data(), line.size());
 }
 
 void SocketIngest::on_write(evutil_socket_t, short, void* arg) {

@@ -105,26 +105,21 @@ void Worker::join() {
 }
 
 void Worker::post_events(std::shared_ptr<const EventBatch> batch) {
-  bool was_empty;
-  {
-    std::lock_guard lock(queue_mutex_);
-    was_empty = queue_.empty();
-    queue_.emplace_back(std::move(batch));
-  }
-  // Only the first item since the worker last drained the queue needs a wakeup.
-  if (was_empty) {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
-  }
+  enqueue(std::move(batch));
 }
 
 void Worker::post(Task task) {
+  enqueue(std::move(task));
+}
+
+void Worker::enqueue(Item item) {
   bool was_empty;
   {
     std::lock_guard lock(queue_mutex_);
     was_empty = queue_.empty();
-    queue_.emplace_back(std::move(task));
+    queue_.push_back(std::move(item));
   }
+  // Only the first item since the worker last drained the queue needs a wakeup.
   if (was_empty) {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
@@ -300,9 +295,9 @@ void Worker::read_request(StreamConn& c) {
 
 void Worker::discard_input(StreamConn& c) {
   // After the request head a stream client has nothing more to say; reading only notices
-  // that it went away.
+  // that it went away. Bounded per wakeup so a client that keeps sending cannot hog the loop.
   char buf[4096];
-  while (true) {
+  for (int reads = 0; reads < 16; ++reads) {
     ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
     if (n > 0) continue;
     if (n < 0 && errno == EINTR) continue;

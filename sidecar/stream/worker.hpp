@@ -52,6 +52,7 @@ class Worker final : public EventListener {
  private:
   using Item = std::variant<std::shared_ptr<const EventBatch>, Task>;
 
+  void enqueue(Item item);  // any thread
   static void on_wake(evutil_socket_t fd, short, void* self);
   static void on_accept(evutil_socket_t fd, short, void* self);
   static void on_accept_resume(evutil_socket_t, short, void* self);
