@@ -28,15 +28,6 @@ void reply_json(evhttp_request* req, int status, std::string body) {
   reply(req, status, body, "application/json");
 }
 
-// Comparison whose time does not depend on where the strings differ.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
 std::string body_of(evhttp_request* req) {
   evbuffer* in = evhttp_request_get_input_buffer(req);
   std::string body(evbuffer_get_length(in), '\0');
@@ -47,11 +38,12 @@ std::string body_of(evhttp_request* req) {
 }  // namespace
 
 AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
-                         std::shared_ptr<const Config> config,
+                         std::shared_ptr<const Config> config, PublisherAccess& publishers,
                          std::function<std::string()> extra_metrics)
     : hub_(hub),
       metrics_(metrics),
       config_(std::move(config)),
+      publishers_(publishers),
       extra_metrics_(std::move(extra_metrics)),
       http_(evhttp_new(base)) {}
 
@@ -83,6 +75,11 @@ void AdminServer::reconfigure(std::shared_ptr<const Config> config) {
   apply_limits();
 }
 
+void AdminServer::count_refusal(const PublishCheck& check) {
+  metrics_.count_ingest_error(check.status == 429 ? IngestError::kRateLimited
+                                                  : IngestError::kForbidden);
+}
+
 void AdminServer::on_request(evhttp_request* req, void* self) {
   static_cast<AdminServer*>(self)->handle(req);
 }
@@ -112,45 +109,44 @@ void AdminServer::handle(evhttp_request* req) {
     return reply(req, 405, "method not allowed\n");
   }
   if (draining_) return reply_json(req, 503, publish_error_reply("server is shutting down", {}));
-  if (!authorized(req)) return;
-  if (path == "/publish") return publish_json(req);
+  std::string body = body_of(req);
+  auto publisher = authenticate(req, body);
+  if (!publisher) return;
+  if (path == "/publish") return publish_json(req, *publisher, body);
   // The topic is one path segment after /publish/; percent-decoding keeps it exact.
   std::string_view encoded = path.substr(std::string_view("/publish/").size());
   char* decoded = evhttp_uridecode(std::string(encoded).c_str(), 0, nullptr);
   std::string topic = decoded ? decoded : "";
   free(decoded);
-  publish_raw(req, topic);
+  publish_raw(req, *publisher, topic, std::move(body));
 }
 
-bool AdminServer::authorized(evhttp_request* req) {
-  const auto& tokens = config_->publish.tokens;
-  if (tokens.empty()) {
-    metrics_.count_ingest_error(IngestError::kUnauthorized);
-    reply_json(
-        req, 403,
-        publish_error_reply("HTTP publishing is disabled: no publish.tokens are configured", {}));
-    return false;
+std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, const std::string& body) {
+  evkeyvalq* in = evhttp_request_get_input_headers(req);
+  auto header = [in](const char* name) {
+    const char* v = evhttp_find_header(in, name);
+    return std::string_view(v ? v : "");
+  };
+  PublishCheck refusal;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto publisher = publishers_.authenticate_http(
+      header("Authorization"), header("X-Sidecar-Timestamp"), header("X-Sidecar-Signature"), "POST",
+      evhttp_request_get_uri(req), body, now, refusal);
+  if (!publisher) {
+    metrics_.count_ingest_error(refusal.status == 403 ? IngestError::kForbidden
+                                                      : IngestError::kUnauthorized);
+    if (refusal.status == 401) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+    }
+    reply_json(req, refusal.status, publish_error_reply(refusal.error, {}));
   }
-  const char* header = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-  std::string_view value = header ? header : "";
-  bool ok = false;
-  if (value.starts_with("Bearer ")) {
-    std::string_view token = value.substr(7);
-    for (const auto& t : tokens) ok |= constant_time_equal(token, t);
-  }
-  if (!ok) {
-    metrics_.count_ingest_error(IngestError::kUnauthorized);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-    reply_json(req, 401,
-               publish_error_reply(header ? "invalid publisher token"
-                                          : "publisher token required (Authorization: Bearer)",
-                                   {}));
-  }
-  return ok;
+  return publisher;
 }
 
-void AdminServer::publish_json(evhttp_request* req) {
-  std::string body = body_of(req);
+void AdminServer::publish_json(evhttp_request* req, const Publisher& publisher,
+                               const std::string& body) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
   if (doc.HasParseError()) {
@@ -163,12 +159,19 @@ void AdminServer::publish_json(evhttp_request* req) {
   }
   // Publishing completes before this returns with the in-memory engine; a remote engine would
   // need the request kept alive across the callbacks.
+  int retry_after = 0;
   auto publish_one = [&](const rapidjson::Value& value, int& status) {
     PublishMessage m = parse_publish_value(value, config_->limits.max_event_bytes);
     if (!m.ok) {
       metrics_.count_ingest_error(m.kind);
       status = m.kind == IngestError::kTooLarge ? 413 : 400;
       return publish_error_reply(m.error, m.ref);
+    }
+    if (PublishCheck check = publishers_.admit(publisher, m.draft); !check.ok()) {
+      count_refusal(check);
+      status = check.status;
+      retry_after = std::max(retry_after, check.retry_after);
+      return publish_error_reply(check.error, m.ref);
     }
     std::string out;
     hub_.publish(std::move(m.draft), [&out, &status, ref = m.ref](const PublishReply& r) {
@@ -178,9 +181,16 @@ void AdminServer::publish_json(evhttp_request* req) {
     return out;
   };
   int status = 200;
+  auto send = [&](std::string out) {
+    if (status == 429) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                        std::to_string(retry_after).c_str());
+    }
+    reply_json(req, status, std::move(out));
+  };
   if (!doc.IsArray()) {
     std::string out = publish_one(doc, status);
-    return reply_json(req, status, std::move(out));
+    return send(std::move(out));
   }
   // Each element is published or refused on its own, like lines on the socket; the status is
   // 200 only when all were published, and the array of replies says which ones were not.
@@ -192,10 +202,11 @@ void AdminServer::publish_json(evhttp_request* req) {
     if (item_status != 200 && status == 200) status = item_status;
   }
   out.push_back(']');
-  reply_json(req, status, out);
+  send(std::move(out));
 }
 
-void AdminServer::publish_raw(evhttp_request* req, std::string_view topic) {
+void AdminServer::publish_raw(evhttp_request* req, const Publisher& publisher,
+                              std::string_view topic, std::string body) {
   const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
   evkeyvalq params;
   TAILQ_INIT(&params);
@@ -204,11 +215,20 @@ void AdminServer::publish_raw(evhttp_request* req, std::string_view topic) {
     if (const char* e = evhttp_find_header(&params, "event")) event = e;
   }
   evhttp_clear_headers(&params);
-  PublishMessage m = make_raw_publish(topic, event, body_of(req), config_->limits.max_event_bytes);
+  PublishMessage m =
+      make_raw_publish(topic, event, std::move(body), config_->limits.max_event_bytes);
   if (!m.ok) {
     metrics_.count_ingest_error(m.kind);
     return reply_json(req, m.kind == IngestError::kTooLarge ? 413 : 400,
                       publish_error_reply(m.error, {}));
+  }
+  if (PublishCheck check = publishers_.admit(publisher, m.draft); !check.ok()) {
+    count_refusal(check);
+    if (check.status == 429) {
+      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                        std::to_string(check.retry_after).c_str());
+    }
+    return reply_json(req, check.status, publish_error_reply(check.error, {}));
   }
   hub_.publish(std::move(m.draft), [req](const PublishReply& r) {
     reply_json(req, r.ok ? 200 : 503,

@@ -10,6 +10,7 @@
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
+#include "sidecar/ingest/publisher_access.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
@@ -19,7 +20,7 @@ class AdminServer {
   // Extra gauges owned by the server (open publisher connections, workers...) are rendered
   // through `extra_metrics`, called on each scrape.
   AdminServer(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
-              std::function<std::string()> extra_metrics);
+              PublisherAccess& publishers, std::function<std::string()> extra_metrics);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -30,14 +31,17 @@ class AdminServer {
  private:
   static void on_request(evhttp_request* req, void* self);
   void handle(evhttp_request* req);
-  void publish_json(evhttp_request* req);
-  void publish_raw(evhttp_request* req, std::string_view topic);
-  bool authorized(evhttp_request* req);
+  void publish_json(evhttp_request* req, const Publisher& publisher, const std::string& body);
+  void publish_raw(evhttp_request* req, const Publisher& publisher, std::string_view topic,
+                   std::string body);
+  std::optional<Publisher> authenticate(evhttp_request* req, const std::string& body);
   void apply_limits();
+  void count_refusal(const PublishCheck& check);
 
   Hub& hub_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
+  PublisherAccess& publishers_;
   std::function<std::string()> extra_metrics_;
   EvHttpPtr http_;
   bool draining_ = false;

@@ -65,13 +65,14 @@ bool Server::start() {
     spdlog::error("{}", error);
     return false;
   }
-  admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_,
+  publishers_ = std::make_unique<PublisherAccess>(cfg);
+  admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_, *publishers_,
                                          [this] { return server_metrics(); });
   if (!admin_->listen(error)) {
     spdlog::error("{}", error);
     return false;
   }
-  ingest_ = std::make_unique<SocketIngest>(base_.get(), *hub_, metrics_, config_);
+  ingest_ = std::make_unique<SocketIngest>(base_.get(), *hub_, metrics_, config_, *publishers_);
   if (!ingest_->listen(error)) {
     spdlog::error("{}", error);
     return false;
@@ -135,6 +136,7 @@ void Server::reload() {
   config_ = next;
   configure_logging(next->log);
   hub_->configure(next->history);
+  *publishers_ = PublisherAccess(*next);
   admin_->reconfigure(next);
   ingest_->reconfigure(next);
   for (auto& w : workers_) w->post([next](Worker& worker) { worker.reconfigure(next); });

@@ -42,6 +42,7 @@ class Server {
   Metrics metrics_;
   EventBasePtr base_;
   std::unique_ptr<Hub> hub_;
+  std::unique_ptr<PublisherAccess> publishers_;
   UniqueFd sse_listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SocketIngest> ingest_;

@@ -21,12 +21,29 @@ struct ListenConfig {
   int backlog = 4096;                    // listen(2) backlog of both listeners
 };
 
+// A credential for HTTP publishing, optionally limited to some topics.
+struct PublisherToken {
+  std::string token;                // plain, or "sha256:<hex>" of the token
+  std::string name;                 // for logs and rate limits; never the token
+  std::vector<std::string> topics;  // patterns it may publish to; empty = any
+};
+
 struct PublishConfig {
   std::string socket = "/run/sse-sidecar/publish.sock";  // NDJSON publish socket; "" disables
   unsigned socket_mode = 0660;                           // file mode of the socket
-  std::vector<std::string> tokens;                       // bearer tokens for HTTP publishing
-  std::size_t max_line_bytes = 1 * MiB;                  // longest accepted NDJSON line
-  std::size_t reply_buffer_bytes = 256 * KiB;            // unread replies before reading pauses
+  std::string socket_group;                 // group owning the socket; "" = the process's
+  std::vector<std::uint32_t> allowed_uids;  // peer uids allowed (SO_PEERCRED); empty = any
+  std::vector<std::uint32_t> allowed_gids;  // peer gids allowed; empty = any
+  std::vector<std::string> socket_topics;   // patterns socket publishers may use; empty = any
+  std::vector<PublisherToken> tokens;       // bearer tokens for HTTP publishing
+  std::string hmac_secret;                  // loaded from hmac_secret_file; "" disables
+  std::string hmac_secret_file;
+  Millis hmac_window{300000};                  // accepted clock difference of signed requests
+  std::vector<std::string> hmac_topics;        // patterns signed requests may use; empty = any
+  double rate = 0;                             // events/s per publisher; 0 = unlimited
+  std::size_t burst = 1000;                    // events a publisher may send at once
+  std::size_t max_line_bytes = 1 * MiB;        // longest accepted NDJSON line
+  std::size_t reply_buffer_bytes = 256 * KiB;  // unread replies before reading pauses
 };
 
 struct LimitsConfig {
@@ -36,6 +53,10 @@ struct LimitsConfig {
   std::size_t max_request_header_bytes = 8 * KiB;  // request line plus headers of GET /events
   Millis request_timeout{10000};                   // deadline to receive request headers
   std::size_t subscriber_buffer_bytes = 1 * MiB;   // unsent bytes per stream before disconnect
+  std::size_t max_connections_per_ip = 0;          // 0 = unlimited
+  std::size_t max_connections_per_subject = 0;     // 0 = unlimited
+  double connect_rate_per_ip = 0;                  // new connections/s per IP; 0 = unlimited
+  std::size_t connect_burst_per_ip = 20;
 };
 
 struct HistoryConfig {
@@ -50,12 +71,59 @@ struct StreamConfig {
   bool allow_patterns = true;  // whether `topic=prefix.*` subscriptions are accepted
 };
 
+// A static subscriber token and what it grants.
+struct SubscriberToken {
+  std::string token;  // plain, or "sha256:<hex>" of the token
+  std::string subject;
+  std::vector<std::string> topics;  // patterns it may read
+};
+
+struct JwtKeyConfig {
+  std::string algorithm;  // HS256, HS384, HS512, RS256, ES256
+  std::string kid;
+  std::string file;      // HS*: the secret; RS256/ES256: PEM public key or certificate
+  std::string material;  // the file's content, read when the config is loaded
+};
+
+struct JwtConfig {
+  std::vector<JwtKeyConfig> keys;  // JWT is enabled when at least one key is configured
+  std::string issuer;
+  std::string audience;
+  Millis leeway{30000};
+  std::string topics_claim = "topics";
+  bool require_exp = true;
+};
+
+struct SignedUrlConfig {
+  std::string secret_file;                  // enables signed stream URLs
+  std::string secret;                       // the file's content
+  Millis max_lifetime{24LL * 3600 * 1000};  // URLs expiring further ahead are refused
+};
+
+struct DelegateConfig {
+  std::string url;  // app endpoint asked about stream requests; "" disables delegation
+  std::vector<std::string> forward_headers{"Cookie", "Authorization"};
+  Millis timeout{2000};
+  std::size_t max_concurrent = 64;  // calls in flight per worker; beyond: 503
+  Millis cache_ttl{30000};          // how long an answer is reused for identical requests
+};
+
 struct AccessConfig {
   std::vector<std::string> public_topics;  // topic patterns readable without credentials
+  std::string cookie;                      // cookie whose value is a token; "" = none
+  std::vector<SubscriberToken> tokens;
+  JwtConfig jwt;
+  SignedUrlConfig signed_urls;
+  DelegateConfig delegate;
 };
 
 struct CorsConfig {
-  std::vector<std::string> allow_origins;  // exact origins, or "*" for any (never with credentials)
+  // Exact origins, wildcard subdomains ("https://*.example.com"), or "*" for any (then
+  // answered with "*" and never with credentials).
+  std::vector<std::string> allow_origins;
+  bool allow_credentials = false;  // Access-Control-Allow-Credentials for listed origins
+  bool allow_no_origin = true;     // accept requests without Origin (non-browser clients)
+  Millis max_age{600000};          // preflight cache time
 };
 
 struct LogConfig {

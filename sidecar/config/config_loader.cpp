@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "sidecar/core/origin.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/core/units.hpp"
 
@@ -149,6 +150,82 @@ class Reader {
     };
   }
 
+  std::function<void(const YAML::Node&)> decimal(double& out, double min, double max) {
+    return [this, &out, min, max](const YAML::Node& n) {
+      auto s = scalar(n, "a number");
+      if (!s) return;
+      char* end = nullptr;
+      double v = std::strtod(s->c_str(), &end);
+      if (s->empty() || end != s->c_str() + s->size() || !(v >= min && v <= max)) {
+        return problem(n, "'" + current_ + "' must be a number between " + format(min) + " and " +
+                              format(max) + " (got '" + *s + "')");
+      }
+      out = v;
+    };
+  }
+
+  std::function<void(const YAML::Node&)> id_list(std::vector<std::uint32_t>& out) {
+    return [this, &out](const YAML::Node& n) {
+      if (!n.IsSequence()) return problem(n, "'" + current_ + "' must be a list of numeric ids");
+      std::vector<std::uint32_t> values;
+      for (const auto& item : n) {
+        auto s = scalar(item, "a numeric id");
+        auto v = s ? parse_uint(*s) : std::nullopt;
+        if (!v || *v > 0xffffffffu) {
+          problem(item, "'" + current_ + "' must hold numeric ids (got '" + s.value_or("") + "')");
+          continue;
+        }
+        values.push_back(static_cast<std::uint32_t>(*v));
+      }
+      out = std::move(values);
+    };
+  }
+
+  // A list whose items are mappings (or, with `from_scalar`, plain strings) read by `item`.
+  template <typename T>
+  std::function<void(const YAML::Node&)> records(
+      std::vector<T>& out, std::function<void(const YAML::Node&, const std::string&, T&)> item,
+      std::function<void(const YAML::Node&, T&)> from_scalar = nullptr) {
+    return [this, &out, item = std::move(item),
+            from_scalar = std::move(from_scalar)](const YAML::Node& n) {
+      if (!n.IsSequence()) return problem(n, "'" + current_ + "' must be a list");
+      std::vector<T> values;
+      std::string path = current_;
+      for (std::size_t i = 0; i < n.size(); ++i) {
+        T value{};
+        std::string where = path + "[" + std::to_string(i) + "]";
+        if (from_scalar && n[i].IsScalar()) {
+          from_scalar(n[i], value);
+        } else {
+          item(n[i], where, value);
+        }
+        values.push_back(std::move(value));
+      }
+      current_ = path;
+      out = std::move(values);
+    };
+  }
+
+  // A path to a file read now: its content goes to `content`, so a reload picks up a
+  // rotated secret, and an unreadable file is a config problem, not a runtime surprise.
+  std::function<void(const YAML::Node&)> file(std::string& path, std::string& content) {
+    return [this, &path, &content](const YAML::Node& n) {
+      auto s = scalar(n, "a file path");
+      if (!s) return;
+      std::ifstream in(*s, std::ios::binary);
+      if (!in) {
+        return problem(n, "'" + current_ + "': cannot read " + *s + ": " + std::strerror(errno));
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      path = *s;
+      content = text.str();
+      if (content.empty()) problem(n, "'" + current_ + "': " + *s + " is empty");
+    };
+  }
+
+  const std::string& current() const { return current_; }
+
   void problem(const YAML::Node& n, std::string message) {
     const auto mark = n.Mark();
     problems_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
@@ -177,6 +254,12 @@ class Reader {
     return false;
   }
 
+  static std::string format(double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  }
+
   std::string file_;
   std::string current_;
   std::vector<ConfigProblem> problems_;
@@ -199,10 +282,23 @@ std::string pattern_error(const std::string& text) {
 
 std::string origin_error(const std::string& text) {
   if (text == "*") return {};
-  if (!(text.starts_with("http://") || text.starts_with("https://")) || text.ends_with("/")) {
-    return "'" + text + "' is not an origin such as https://app.example.com or \"*\"";
+  std::string error;
+  OriginPattern::parse(text, &error);
+  return error;
+}
+
+// Tokens are stored either as their SHA-256 ("sha256:" and 64 hex digits), so the file need
+// not hold the secret, or as they are, then long enough not to be guessed.
+std::string token_error(const std::string& token) {
+  if (token.starts_with("sha256:")) {
+    std::string_view hex = std::string_view(token).substr(7);
+    bool ok = hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
+                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+              });
+    return ok ? std::string() : "a hashed token is \"sha256:\" followed by 64 hex digits";
   }
-  return {};
+  return token.size() < 16 ? "tokens must be at least 16 characters (or \"sha256:<hex>\")"
+                           : std::string();
 }
 
 constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint32_t>::max();
@@ -233,6 +329,76 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
       r.problem(n, "'publish.socket_mode' must be an octal file mode such as \"0660\"");
   };
 
+  auto token = [&r](std::string& out) {
+    return [&r, &out](const YAML::Node& n) {
+      r.string(out)(n);
+      if (auto reason = token_error(out); !reason.empty())
+        r.problem(n, "'" + r.current() + "': " + reason);
+    };
+  };
+  auto publisher_tokens = r.records<PublisherToken>(
+      c.publish.tokens,
+      [&r, token](const YAML::Node& n, const std::string& path, PublisherToken& t) {
+        r.section(n, path,
+                  {{"token", token(t.token)},
+                   {"name", r.string(t.name)},
+                   {"topics", r.list(t.topics, pattern_error)}});
+        if (t.token.empty()) r.problem(n, "'" + path + "' needs a token");
+      },
+      // A bare string is a token allowed every topic.
+      [token](const YAML::Node& n, PublisherToken& t) { token(t.token)(n); });
+  auto subscriber_tokens = r.records<SubscriberToken>(
+      c.access.tokens,
+      [&r, token](const YAML::Node& n, const std::string& path, SubscriberToken& t) {
+        r.section(n, path,
+                  {{"token", token(t.token)},
+                   {"subject", r.string(t.subject)},
+                   {"topics", r.list(t.topics, pattern_error)}});
+        if (t.token.empty() || t.subject.empty() || t.topics.empty()) {
+          r.problem(n, "'" + path + "' needs token, subject and topics");
+        }
+      });
+  auto jwt = [&](const YAML::Node& n) {
+    auto keys = r.records<JwtKeyConfig>(
+        c.access.jwt.keys, [&r](const YAML::Node& k, const std::string& path, JwtKeyConfig& key) {
+          r.section(k, path,
+                    {{"algorithm",
+                      r.choice(key.algorithm, {"HS256", "HS384", "HS512", "RS256", "ES256"})},
+                     {"kid", r.string(key.kid)},
+                     {"file", r.file(key.file, key.material)}});
+          if (key.algorithm.empty() || key.file.empty()) {
+            r.problem(k, "'" + path + "' needs algorithm and file");
+          }
+        });
+    r.section(n, "access.jwt",
+              {{"keys", keys},
+               {"issuer", r.string(c.access.jwt.issuer)},
+               {"audience", r.string(c.access.jwt.audience)},
+               {"leeway", r.duration(c.access.jwt.leeway, Millis(0), Millis(3600000))},
+               {"topics_claim", r.string(c.access.jwt.topics_claim)},
+               {"require_exp", r.boolean(c.access.jwt.require_exp)}});
+  };
+  auto signed_urls = [&](const YAML::Node& n) {
+    r.section(
+        n, "access.signed_urls",
+        {{"secret_file", r.file(c.access.signed_urls.secret_file, c.access.signed_urls.secret)},
+         {"max_lifetime", r.duration(c.access.signed_urls.max_lifetime, Millis(1000),
+                                     Millis(366LL * 86400 * 1000))}});
+  };
+  auto delegate = [&](const YAML::Node& n) {
+    r.section(n, "access.delegate",
+              {{"url", r.string(c.access.delegate.url)},
+               {"forward_headers", r.list(c.access.delegate.forward_headers,
+                                          [](const std::string&) { return std::string(); })},
+               {"timeout", r.duration(c.access.delegate.timeout, Millis(10), Millis(60000))},
+               {"max_concurrent", r.number(c.access.delegate.max_concurrent, 1, 100000)},
+               {"cache_ttl", r.duration(c.access.delegate.cache_ttl, Millis(0), Millis(3600000))}});
+    const auto& url = c.access.delegate.url;
+    if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+      r.problem(n, "'access.delegate.url' must be an http:// or https:// URL");
+    }
+  };
+
   r.section(
       root, "",
       {
@@ -246,18 +412,22 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
           {"workers", r.number(c.workers, 0, 256)},
           {"publish",
            [&](const YAML::Node& n) {
-             r.section(n, "publish",
-                       {{"socket", r.string(c.publish.socket)},
-                        {"socket_mode", mode},
-                        {"tokens", r.list(c.publish.tokens,
-                                          [](const std::string& t) {
-                                            return t.size() < 16 ? std::string(
-                                                                       "publisher tokens must "
-                                                                       "be at least 16 characters")
-                                                                 : std::string();
-                                          })},
-                        {"max_line_bytes", r.size(c.publish.max_line_bytes, 1024, kGiB)},
-                        {"reply_buffer_bytes", r.size(c.publish.reply_buffer_bytes, 4096, kGiB)}});
+             r.section(
+                 n, "publish",
+                 {{"socket", r.string(c.publish.socket)},
+                  {"socket_mode", mode},
+                  {"socket_group", r.string(c.publish.socket_group)},
+                  {"allowed_uids", r.id_list(c.publish.allowed_uids)},
+                  {"allowed_gids", r.id_list(c.publish.allowed_gids)},
+                  {"socket_topics", r.list(c.publish.socket_topics, pattern_error)},
+                  {"tokens", publisher_tokens},
+                  {"hmac_secret_file", r.file(c.publish.hmac_secret_file, c.publish.hmac_secret)},
+                  {"hmac_window", r.duration(c.publish.hmac_window, Millis(1000), Millis(3600000))},
+                  {"hmac_topics", r.list(c.publish.hmac_topics, pattern_error)},
+                  {"rate", r.decimal(c.publish.rate, 0, 1e9)},
+                  {"burst", r.number(c.publish.burst, 1, kUnbounded)},
+                  {"max_line_bytes", r.size(c.publish.max_line_bytes, 1024, kGiB)},
+                  {"reply_buffer_bytes", r.size(c.publish.reply_buffer_bytes, 4096, kGiB)}});
            }},
           {"limits",
            [&](const YAML::Node& n) {
@@ -270,8 +440,14 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
                    r.size(c.limits.max_request_header_bytes, 1024, 1 * MiB)},
                   {"request_timeout",
                    r.duration(c.limits.request_timeout, Millis(100), Millis(600000))},
-                  {"subscriber_buffer_bytes",
-                   r.size(c.limits.subscriber_buffer_bytes, 4096, kGiB)}});
+                  {"subscriber_buffer_bytes", r.size(c.limits.subscriber_buffer_bytes, 4096, kGiB)},
+                  {"max_connections_per_ip",
+                   r.number(c.limits.max_connections_per_ip, 0, kUnbounded)},
+                  {"max_connections_per_subject",
+                   r.number(c.limits.max_connections_per_subject, 0, kUnbounded)},
+                  {"connect_rate_per_ip", r.decimal(c.limits.connect_rate_per_ip, 0, 1e6)},
+                  {"connect_burst_per_ip",
+                   r.number(c.limits.connect_burst_per_ip, 1, kUnbounded)}});
            }},
           {"history",
            [&](const YAML::Node& n) {
@@ -292,11 +468,20 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
           {"access",
            [&](const YAML::Node& n) {
              r.section(n, "access",
-                       {{"public_topics", r.list(c.access.public_topics, pattern_error)}});
+                       {{"public_topics", r.list(c.access.public_topics, pattern_error)},
+                        {"cookie", r.string(c.access.cookie)},
+                        {"tokens", subscriber_tokens},
+                        {"jwt", jwt},
+                        {"signed_urls", signed_urls},
+                        {"delegate", delegate}});
            }},
           {"cors",
            [&](const YAML::Node& n) {
-             r.section(n, "cors", {{"allow_origins", r.list(c.cors.allow_origins, origin_error)}});
+             r.section(n, "cors",
+                       {{"allow_origins", r.list(c.cors.allow_origins, origin_error)},
+                        {"allow_credentials", r.boolean(c.cors.allow_credentials)},
+                        {"allow_no_origin", r.boolean(c.cors.allow_no_origin)},
+                        {"max_age", r.duration(c.cors.max_age, Millis(0), Millis(86400000))}});
            }},
           {"log",
            [&](const YAML::Node& n) {

@@ -34,6 +34,10 @@ std::string_view to_string(IngestError kind) {
       return "too_large";
     case IngestError::kLineTooLong:
       return "line_too_long";
+    case IngestError::kForbidden:
+      return "forbidden";
+    case IngestError::kRateLimited:
+      return "rate_limited";
     case IngestError::kUnauthorized:
       return "unauthorized";
     case IngestError::kCount:

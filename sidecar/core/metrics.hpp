@@ -31,6 +31,8 @@ enum class IngestError : std::uint8_t {
   kTooLarge,      // event bigger than max_event_bytes
   kLineTooLong,   // NDJSON line longer than max_line_bytes
   kUnauthorized,  // missing or wrong publisher credentials
+  kForbidden,     // topic not allowed for this publisher, or socket peer not allowed
+  kRateLimited,   // over the publisher's rate
   kCount
 };
 std::string_view to_string(IngestError kind);

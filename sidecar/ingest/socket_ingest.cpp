@@ -1,5 +1,6 @@
 #include "sidecar/ingest/socket_ingest.hpp"
 
+#include <grp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@ namespace sidecar {
 
 struct SocketIngest::Conn {
   SocketIngest* owner = nullptr;
+  Publisher publisher;  // who is on the other end (from SO_PEERCRED)
   UniqueFd fd;
   EventPtr read_event;
   EventPtr write_event;
@@ -37,8 +39,12 @@ struct SocketIngest::Conn {
 };
 
 SocketIngest::SocketIngest(event_base* base, Hub& hub, Metrics& metrics,
-                           std::shared_ptr<const Config> config)
-    : base_(base), hub_(hub), metrics_(metrics), config_(std::move(config)) {}
+                           std::shared_ptr<const Config> config, PublisherAccess& publishers)
+    : base_(base),
+      hub_(hub),
+      metrics_(metrics),
+      config_(std::move(config)),
+      publishers_(publishers) {}
 
 SocketIngest::~SocketIngest() {
   stop_accepting();
@@ -77,9 +83,19 @@ bool SocketIngest::listen(std::string& error) {
     }
     ::unlink(path_.c_str());
   }
+  gid_t group = static_cast<gid_t>(-1);
+  if (const auto& name = config_->publish.socket_group; !name.empty()) {
+    struct group* g = ::getgrnam(name.c_str());
+    if (!g) {
+      error = "publish.socket_group: no group named '" + name + "'";
+      return false;
+    }
+    group = g->gr_gid;
+  }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::chmod(path_.c_str(), config_->publish.socket_mode) != 0 ||
+      ::chown(path_.c_str(), static_cast<uid_t>(-1), group) != 0 ||
       ::listen(fd.get(), config_->listen.backlog) != 0) {
     error = "cannot listen on " + path_ + ": " + std::strerror(errno);
     return false;
@@ -113,9 +129,29 @@ void SocketIngest::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int
   conn->out.reset(evbuffer_new());
   conn->read_event.reset(event_new(s->base_, fd, EV_READ | EV_PERSIST, &on_read, conn.get()));
   conn->write_event.reset(event_new(s->base_, fd, EV_WRITE, &on_write, conn.get()));
-  event_add(conn->read_event.get(), nullptr);
   s->conns_.emplace(conn.get(), conn);
   s->metrics_.publisher_connections.fetch_add(1, std::memory_order_relaxed);
+  // The kernel vouches for the peer's identity; it cannot be forged by what it sends.
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  PublishCheck refusal;
+  std::optional<Publisher> publisher;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    publisher = s->publishers_.authenticate_peer(cred.uid, cred.gid, refusal);
+  } else {
+    refusal.error = "cannot identify the peer";
+  }
+  if (!publisher) {
+    spdlog::warn("publish socket: refused a peer: {}", refusal.error);
+    s->metrics_.count_ingest_error(IngestError::kForbidden);
+    s->reply(*conn, publish_error_reply(refusal.error, {}));
+    conn->eof = true;  // close once the refusal is written
+    conn->reading = false;
+    s->flush(*conn);
+    return;
+  }
+  conn->publisher = std::move(*publisher);
+  event_add(conn->read_event.get(), nullptr);
 }
 
 void SocketIngest::on_read(evutil_socket_t, short, void* arg) {
@@ -166,6 +202,11 @@ void SocketIngest::handle_line(Conn& c, std::string_view line) {
   if (!m.ok) {
     metrics_.count_ingest_error(m.kind);
     return reply(c, publish_error_reply(m.error, m.ref));
+  }
+  if (PublishCheck check = publishers_.admit(c.publisher, m.draft); !check.ok()) {
+    metrics_.count_ingest_error(check.status == 429 ? IngestError::kRateLimited
+                                                    : IngestError::kForbidden);
+    return reply(c, publish_error_reply(check.error, m.ref));
   }
   c.pending.emplace_back();
   std::uint64_t slot = c.popped + c.pending.size() - 1;

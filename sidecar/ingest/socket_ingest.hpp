@@ -12,13 +12,15 @@
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
+#include "sidecar/ingest/publisher_access.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
 
 class SocketIngest {
  public:
-  SocketIngest(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config);
+  SocketIngest(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
+               PublisherAccess& publishers);
   ~SocketIngest();
   SocketIngest(const SocketIngest&) = delete;
   SocketIngest& operator=(const SocketIngest&) = delete;
@@ -46,6 +48,7 @@ class SocketIngest {
   Hub& hub_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
+  PublisherAccess& publishers_;
   std::string path_;
   ListenerPtr listener_;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
