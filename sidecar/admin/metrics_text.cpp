@@ -52,6 +52,12 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   }
   family(out, "sse_publisher_connections", "gauge", "Open connections on the publish socket.");
   sample(out, "sse_publisher_connections", get(m.publisher_connections));
+  family(out, "sse_connections_limited_total", "counter",
+         "Stream connections refused with 429, by the limit that refused them.");
+  sample(out, "sse_connections_limited_total", get(m.limited_ip_connections), "limit=\"per_ip\"");
+  sample(out, "sse_connections_limited_total", get(m.limited_ip_rate), "limit=\"ip_rate\"");
+  sample(out, "sse_connections_limited_total", get(m.limited_subject_connections),
+         "limit=\"per_subject\"");
   family(out, "sse_history_topics", "gauge", "Topics with retained history.");
   sample(out, "sse_history_topics", history.topics);
   family(out, "sse_history_events", "gauge", "Events retained for resume (once per topic).");

@@ -6,6 +6,7 @@
 
 #include "sidecar/app/logging.hpp"
 #include "sidecar/app/server.hpp"
+#include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
 
 namespace {
@@ -60,6 +61,13 @@ int main(int argc, char** argv) {
   }
 
   sidecar::ConfigLoad load = sidecar::load_config_file(config_path);
+  if (load.config) {
+    // Key files are read by the loader; whether they hold usable keys is checked here.
+    if (auto error = sidecar::access_config_error(*load.config); !error.empty()) {
+      load.problems.push_back({config_path, 0, 0, error});
+      load.config.reset();
+    }
+  }
   for (const auto& problem : load.problems)
     std::fprintf(stderr, "%s\n", problem.to_string().c_str());
   if (!load.config) return 2;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "sidecar/app/logging.hpp"
+#include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
 #include "sidecar/hub/memory_engine.hpp"
 #include "sidecar/net/listen_socket.hpp"
@@ -79,8 +80,10 @@ bool Server::start() {
   }
 
   unsigned count = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  limits_ = std::make_unique<ConnectionLimits>(cfg.limits);
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, *hub_, metrics_, config_, sse_listener_.get()));
+    workers_.push_back(
+        std::make_unique<Worker>(i, *hub_, metrics_, *limits_, config_, sse_listener_.get()));
     hub_->add_listener(workers_.back().get());
   }
   for (auto& w : workers_) w->start();
@@ -126,6 +129,12 @@ void Server::on_housekeeping(evutil_socket_t, short, void* self) {
 void Server::reload() {
   spdlog::info("reloading configuration from {}", config_path_);
   ConfigLoad load = load_config_file(config_path_);
+  if (load.config) {
+    if (auto error = access_config_error(*load.config); !error.empty()) {
+      load.problems.push_back({config_path_, 0, 0, error});
+      load.config.reset();
+    }
+  }
   if (!load.config) {
     for (const auto& p : load.problems) spdlog::error("config reload rejected: {}", p.to_string());
     spdlog::error("keeping the running configuration");
@@ -137,6 +146,7 @@ void Server::reload() {
   configure_logging(next->log);
   hub_->configure(next->history);
   *publishers_ = PublisherAccess(*next);
+  limits_->configure(next->limits);
   admin_->reconfigure(next);
   ingest_->reconfigure(next);
   for (auto& w : workers_) w->post([next](Worker& worker) { worker.reconfigure(next); });

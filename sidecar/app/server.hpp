@@ -43,6 +43,7 @@ class Server {
   EventBasePtr base_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<PublisherAccess> publishers_;
+  std::unique_ptr<ConnectionLimits> limits_;
   UniqueFd sse_listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<SocketIngest> ingest_;

@@ -3,24 +3,35 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sidecar/config/config.hpp"
+#include "sidecar/core/origin.hpp"
 
 namespace sidecar {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class OriginPolicy {
  public:
   explicit OriginPolicy(const CorsConfig& config);
 
-  // Requests without an Origin header (non-browser clients) are always allowed here.
-  bool allows(std::string_view origin) const;
-  // Headers for an allowed origin: the exact origin echoed with "Vary: Origin", or "*".
-  std::vector<std::pair<std::string, std::string>> headers(std::string_view origin) const;
+  // Empty when `origin` (the Origin header, "" when absent) may open a stream; else why not.
+  std::string refusal(std::string_view origin) const;
+  // Headers for an allowed origin: a listed origin is echoed exactly, with "Vary: Origin" and,
+  // when configured, credentials; an origin allowed only by "*" gets "*", never credentials.
+  HeaderList headers(std::string_view origin) const;
+  HeaderList preflight_headers(std::string_view origin) const;
 
  private:
-  std::vector<std::string> exact_;
+  bool listed(std::string_view origin) const;
+
+  std::vector<OriginPattern> patterns_;
   bool any_ = false;
+  bool credentials_;
+  bool allow_no_origin_;
+  long max_age_seconds_;
 };
 
 }  // namespace sidecar

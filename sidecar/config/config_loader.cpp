@@ -211,7 +211,7 @@ class Reader {
   std::function<void(const YAML::Node&)> file(std::string& path, std::string& content) {
     return [this, &path, &content](const YAML::Node& n) {
       auto s = scalar(n, "a file path");
-      if (!s) return;
+      if (!s || s->empty()) return;  // "" leaves the feature off
       std::ifstream in(*s, std::ios::binary);
       if (!in) {
         return problem(n, "'" + current_ + "': cannot read " + *s + ": " + std::strerror(errno));

@@ -14,6 +14,10 @@ std::string_view to_string(CloseReason reason) {
       return "refused";
     case CloseReason::kAnswered:
       return "answered";
+    case CloseReason::kExpired:
+      return "expired";
+    case CloseReason::kRevoked:
+      return "revoked";
     case CloseReason::kTimeout:
       return "timeout";
     case CloseReason::kError:

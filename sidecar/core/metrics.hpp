@@ -19,6 +19,8 @@ enum class CloseReason : std::uint8_t {
   kRefused,   // answered with an HTTP error
   kAnswered,  // answered without a stream (CORS preflight)
   kTimeout,   // request headers not received in time
+  kExpired,   // its credentials expired
+  kRevoked,   // a reload withdrew its access
   kError,     // socket error while writing
   kCount
 };
@@ -47,6 +49,9 @@ struct Metrics {
   Counter bytes_sent{0};
   std::array<Counter, static_cast<std::size_t>(IngestError::kCount)> ingest_errors{};
   Counter publisher_connections{0};
+  Counter limited_ip_connections{0};       // refused: limits.max_connections_per_ip
+  Counter limited_ip_rate{0};              // refused: limits.connect_rate_per_ip
+  Counter limited_subject_connections{0};  // refused: limits.max_connections_per_subject
 
   void count_close(CloseReason r) {
     closed[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);

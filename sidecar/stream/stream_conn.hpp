@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/auth/access.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
@@ -16,6 +17,13 @@
 namespace sidecar {
 
 class Worker;
+
+// Why a stream was let in, kept while it is open: its expiry, and what a reload re-examines.
+struct Admission {
+  AccessRequest request;
+  AccessDecision decision;
+  EventPtr expiry;  // fires when the credentials expire
+};
 
 struct StreamConn {
   enum class State : std::uint8_t {
@@ -30,13 +38,15 @@ struct StreamConn {
   std::uint64_t serial = 0;  // unique per worker; late callbacks look connections up by it
   UniqueFd fd;
   State state = State::kReading;
-  bool chunked = true;          // HTTP/1.1 framing
-  bool dirty = false;           // in the worker's flush list for this turn
-  bool write_armed = false;     // waiting for the socket to become writable
-  bool fed_since_tick = false;  // something was queued since the last heartbeat tick
-  bool subscribed = false;      // counted in the hub's subscriber counts
-  bool indexed = false;         // in the worker's topic index (left only when reaped)
-  std::uint64_t last_seq = 0;   // newest event id (seq) queued; older live copies are skipped
+  bool chunked = true;           // HTTP/1.1 framing
+  bool dirty = false;            // in the worker's flush list for this turn
+  bool write_armed = false;      // waiting for the socket to become writable
+  bool fed_since_tick = false;   // something was queued since the last heartbeat tick
+  bool subscribed = false;       // counted in the hub's subscriber counts
+  bool indexed = false;          // in the worker's topic index (left only when reaped)
+  bool ip_counted = false;       // counted in ConnectionLimits per IP
+  bool subject_counted = false;  // counted in ConnectionLimits per subject
+  std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
   EventPtr read_event;
   EventPtr write_event;
   EventPtr deadline;  // request-head deadline; gone once the request is read
@@ -45,6 +55,7 @@ struct StreamConn {
   std::unique_ptr<HttpRequest> request;  // released once a decision is made
   std::vector<TopicPattern> topics;
   std::string peer;
+  std::unique_ptr<Admission> admission;  // set while streaming
 };
 
 }  // namespace sidecar

@@ -4,6 +4,7 @@
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace sidecar {
@@ -19,6 +20,54 @@ struct QueryList {
 };
 
 }  // namespace
+
+namespace {
+
+// The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto end = header.find(';');
+    std::string_view pair = header.substr(0, end);
+    header = end == std::string_view::npos ? std::string_view() : header.substr(end + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+AccessRequest make_access_request(const HttpRequest& request, const StreamParams& params,
+                                  const Config& config, std::string_view peer) {
+  AccessRequest r;
+  r.origin = request.header("origin");
+  r.peer = peer;
+  r.topics = params.topics;
+  r.signed_url = params.signed_url;
+  if (std::string_view auth = request.header("authorization"); auth.starts_with("Bearer ")) {
+    r.token = auth.substr(7);
+  } else if (!params.access_token.empty()) {
+    r.token = params.access_token;
+  } else if (!config.access.cookie.empty()) {
+    r.token = cookie_value(request.header("cookie"), config.access.cookie);
+  }
+  if (!config.access.delegate.url.empty()) {
+    for (const auto& name : config.access.delegate.forward_headers) {
+      if (auto value = request.header(lower(name)); !value.empty()) {
+        r.forwarded.emplace_back(name, std::string(value));
+      }
+    }
+  }
+  return r;
+}
 
 std::vector<TopicPattern> normalize_topics(std::vector<TopicPattern> topics) {
   std::vector<TopicPattern> kept;
@@ -50,6 +99,12 @@ bool parse_stream_params(const HttpRequest& request, const Config& config, Strea
       out.last_event_id = kv->value;
     } else if (key == "access_token") {
       out.access_token = kv->value;
+    } else if (key == "subject") {
+      out.signed_url.subject = kv->value;
+    } else if (key == "expires") {
+      out.signed_url.expires = kv->value;
+    } else if (key == "signature") {
+      out.signed_url.signature = kv->value;
     } else if (key == "topic") {
       if (topics.size() == config.limits.max_topics_per_stream) {
         error = "too many topics (at most " + std::to_string(config.limits.max_topics_per_stream) +
@@ -66,6 +121,7 @@ bool parse_stream_params(const HttpRequest& request, const Config& config, Strea
         error = "topic patterns are not allowed: '" + pattern->text() + "'";
         return false;
       }
+      out.signed_url.topics.emplace_back(kv->value);
       topics.push_back(std::move(*pattern));
     }
   }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/auth/access.hpp"
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
@@ -14,12 +15,18 @@ struct StreamParams {
   std::vector<TopicPattern> topics;  // normalised: no entry matches what another already does
   std::string last_event_id;         // Last-Event-ID header, else `last_event_id` parameter
   std::string access_token;          // `access_token` parameter
+  SignedUrl signed_url;              // `subject`, `expires`, `signature` and the raw topics
 };
 
 // False with a one-line `error` (for a 400 answer) when the request is malformed or asks for
 // more than `config` allows.
 bool parse_stream_params(const HttpRequest& request, const Config& config, StreamParams& out,
                          std::string& error);
+
+// What the access policy needs to know about the request. The token is the first of:
+// "Authorization: Bearer", the `access_token` parameter, the cookie named access.cookie.
+AccessRequest make_access_request(const HttpRequest& request, const StreamParams& params,
+                                  const Config& config, std::string_view peer);
 
 // Removes duplicates and patterns covered by another entry, so that one stream matches each
 // topic through exactly one entry (and is counted and served once per event).

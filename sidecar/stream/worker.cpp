@@ -66,17 +66,18 @@ std::string missed_frame(const Replay& replay, std::string_view last_event_id) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
-               int listen_fd)
+Worker::Worker(unsigned index, Hub& hub, Metrics& metrics, ConnectionLimits& limits,
+               std::shared_ptr<const Config> config, int listen_fd)
     : index_(index),
       hub_(hub),
       metrics_(metrics),
+      limits_(limits),
       config_(std::move(config)),
       listen_fd_(listen_fd),
-      access_(make_access_policy(*config_)),
       base_(event_base_new()),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!base_ || !wake_fd_) throw std::runtime_error("cannot create worker event loop");
+  access_ = make_access_policy(*config_, base_.get());
   wake_event_.reset(event_new(base_.get(), wake_fd_.get(), EV_READ | EV_PERSIST, &on_wake, this));
   accept_event_.reset(event_new(base_.get(), listen_fd_, EV_READ | EV_PERSIST, &on_accept, this));
   accept_resume_.reset(evtimer_new(base_.get(), &on_accept_resume, this));
@@ -148,8 +149,27 @@ void Worker::on_wake(evutil_socket_t fd, short, void* self) {
 void Worker::reconfigure(std::shared_ptr<const Config> config) {
   bool heartbeat_changed = config->stream.heartbeat_interval != config_->stream.heartbeat_interval;
   config_ = std::move(config);
-  access_ = make_access_policy(*config_);
+  access_ = make_access_policy(*config_, base_.get());
   if (heartbeat_changed) arm_heartbeat();
+  // Every open stream is examined again under the new policy: one whose token was removed,
+  // whose origin is no longer allowed or whose topics are no longer granted ends now.
+  std::vector<StreamConn*> all;
+  for (auto& [serial, conn] : conns_) all.push_back(conn.get());
+  for (StreamConn* c : all) {
+    if (c->state == StreamConn::State::kDeciding) {
+      // Its pending decision belonged to the replaced policy.
+      refuse(*c, 503, "configuration reloaded; retry", {{"Retry-After", "1"}});
+      continue;
+    }
+    if (c->state != StreamConn::State::kStreaming || !c->admission) continue;
+    AccessDecision now = access_->recheck(c->admission->request, c->admission->decision);
+    if (!now.allowed()) {
+      spdlog::info("stream of {} from {} revoked by reload: {}", c->admission->decision.subject,
+                   c->peer, now.reason);
+      end_with_notice(*c, "sidecar.revoked", now.reason, CloseReason::kRevoked);
+    }
+  }
+  flush_dirty();
 }
 
 void Worker::arm_heartbeat() {
@@ -165,7 +185,7 @@ void Worker::drain() {
   for (auto& [serial, conn] : conns_) all.push_back(conn.get());
   for (StreamConn* c : all) {
     if (c->state == StreamConn::State::kStreaming) {
-      end_after_flush(*c);
+      end_after_flush(*c, CloseReason::kDrain);
     } else if (c->state == StreamConn::State::kReading ||
                c->state == StreamConn::State::kDeciding) {
       refuse(*c, 503, "server is shutting down");
@@ -329,25 +349,38 @@ void Worker::handle_request(StreamConn& c) {
   if (!parse_stream_params(req, *config_, *params, error)) return refuse(c, 400, error);
   c.topics = params->topics;
   c.state = StreamConn::State::kDeciding;
-
-  AccessRequest access;
-  access.origin = origin;
-  access.authorization = req.header("authorization");
-  access.cookie = req.header("cookie");
-  access.access_token = params->access_token;
-  access.peer = c.peer;
-  access.topics = &c.topics;
+  auto request =
+      std::make_shared<AccessRequest>(make_access_request(req, *params, *config_, c.peer));
   std::uint64_t serial = c.serial;
-  access_->decide(access, [this, serial, params](const AccessDecision& decision) {
-    StreamConn* conn = find(serial);
-    if (!conn || conn->state != StreamConn::State::kDeciding) return;  // it left meanwhile
-    if (!decision.allowed()) {
-      refuse(*conn, decision.status, decision.reason, decision.cors_headers);
-    } else {
-      start_stream(*conn, decision, params->last_event_id);
-    }
+  access_->decide(*request, [this, serial, request,
+                             last = params->last_event_id](AccessDecision decision) mutable {
+    on_decision(serial, std::move(decision), std::move(*request), last);
     flush_dirty();
   });
+}
+
+void Worker::on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
+                         const std::string& last_event_id) {
+  StreamConn* c = find(serial);
+  if (!c || c->state != StreamConn::State::kDeciding) return;  // it left meanwhile
+  if (!decision.allowed()) {
+    HeaderList headers = decision.cors_headers;
+    if (decision.status == 503) headers.emplace_back("Retry-After", "5");
+    return refuse(*c, decision.status, decision.reason, headers);
+  }
+  if (decision.method != AccessMethod::kAnonymous) {
+    if (limits_.admit_subject(decision.subject) != ConnectionLimits::Verdict::kOk) {
+      metrics_.limited_subject_connections.fetch_add(1, std::memory_order_relaxed);
+      HeaderList headers = decision.cors_headers;
+      headers.emplace_back("Retry-After", "5");
+      return refuse(*c, 429, "too many streams for this subject", headers);
+    }
+    c->subject_counted = true;
+  }
+  auto admission = std::make_unique<Admission>();
+  admission->request = std::move(request);
+  admission->decision = std::move(decision);
+  start_stream(*c, std::move(admission), last_event_id);
 }
 
 StreamConn* Worker::find(std::uint64_t serial) {
@@ -357,11 +390,24 @@ StreamConn* Worker::find(std::uint64_t serial) {
 
 // ---- streaming ----
 
-void Worker::start_stream(StreamConn& c, const AccessDecision& decision,
+void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
                           const std::string& last_event_id) {
   c.request.reset();
   c.state = StreamConn::State::kStreaming;
-  std::string head = stream_head(c.chunked, decision.cors_headers);
+  std::string head = stream_head(c.chunked, admission->decision.cors_headers);
+  if (auto expires = admission->decision.expires_at) {
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    timeval tv{static_cast<time_t>(std::max<std::int64_t>(0, *expires - now)), 0};
+    admission->expiry.reset(evtimer_new(base_.get(), &on_expiry, &c));
+    event_add(admission->expiry.get(), &tv);
+  }
+  if (admission->decision.method != AccessMethod::kAnonymous) {
+    spdlog::debug("stream opened for {} ({}) from {}", admission->decision.subject,
+                  to_string(admission->decision.method), c.peer);
+  }
+  c.admission = std::move(admission);
   std::string hello = "retry: " + std::to_string(config_->stream.retry.count()) + "\n\n";
   if (c.chunked)
     append_chunk(head, hello);
@@ -488,17 +534,42 @@ void Worker::refuse(StreamConn& c, int status, std::string_view reason, const He
   }
 }
 
-void Worker::end_after_flush(StreamConn& c) {
+void Worker::end_after_flush(StreamConn& c, CloseReason count_as) {
   if (c.chunked) {
     evbuffer_add_reference(c.out.get(), kLastChunk.data(), kLastChunk.size(), nullptr, nullptr);
   }
   leave_topics(c);  // a closing stream receives nothing more
   c.state = StreamConn::State::kClosing;
-  metrics_.count_close(CloseReason::kDrain);
+  metrics_.count_close(count_as);
   if (!c.dirty) {
     c.dirty = true;
     dirty_.push_back(&c);
   }
+}
+
+void Worker::on_expiry(evutil_socket_t, short, void* arg) {
+  auto& c = *static_cast<StreamConn*>(arg);
+  Worker& w = *c.worker;
+  if (c.state != StreamConn::State::kStreaming) return;
+  w.end_with_notice(c, "sidecar.expired", "credentials expired; reconnect with fresh ones",
+                    CloseReason::kExpired);
+  w.flush_dirty();
+}
+
+// A last event telling the client why its stream ends (no id: its resume position stays at
+// the last real event), then the end of the stream.
+void Worker::end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
+                             CloseReason count_as) {
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  w.StartObject();
+  w.Key("reason");
+  w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+  w.EndObject();
+  std::string frame = "event: " + std::string(name) + "\ndata: " + json.GetString() + "\n\n";
+  queue_copy(c, frame);
+  if (c.state != StreamConn::State::kStreaming) return;  // it overflowed and was closed
+  end_after_flush(c, count_as);
 }
 
 void Worker::flush_dirty() {
@@ -549,6 +620,10 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   // A closing connection was counted when its end was decided (refusal, drain).
   if (c.state != StreamConn::State::kClosing) metrics_.count_close(reason);
   c.state = StreamConn::State::kDead;
+  if (c.ip_counted) limits_.release_ip(c.peer);
+  if (c.subject_counted) limits_.release_subject(c.admission->decision.subject);
+  c.ip_counted = c.subject_counted = false;
+  if (c.admission) c.admission->expiry.reset();
   c.read_event.reset();
   c.write_event.reset();
   c.deadline.reset();

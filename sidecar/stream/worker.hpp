@@ -19,6 +19,7 @@
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/stream/connection_limits.hpp"
 #include "sidecar/stream/http_response.hpp"
 #include "sidecar/stream/stream_conn.hpp"
 #include "sidecar/stream/subscription_index.hpp"
@@ -30,8 +31,8 @@ class Worker final : public EventListener {
   using Task = std::function<void(Worker&)>;
 
   // `listen_fd` is the shared, non-blocking listening socket; the worker does not own it.
-  Worker(unsigned index, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
-         int listen_fd);
+  Worker(unsigned index, Hub& hub, Metrics& metrics, ConnectionLimits& limits,
+         std::shared_ptr<const Config> config, int listen_fd);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -67,9 +68,13 @@ class Worker final : public EventListener {
   void read_request(StreamConn& c);
   void discard_input(StreamConn& c);
   void handle_request(StreamConn& c);
-  void on_decision(std::uint64_t serial, AccessDecision decision);
-  void start_stream(StreamConn& c, const AccessDecision& decision,
+  void on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
+                   const std::string& last_event_id);
+  void start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
                     const std::string& last_event_id);
+  void end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
+                       CloseReason count_as);
+  static void on_expiry(evutil_socket_t, short, void* conn);
   void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
   void deliver(const EventBatch& batch);
   void queue_event(StreamConn& c, const Event& event);
@@ -79,7 +84,7 @@ class Worker final : public EventListener {
   // Answers with `status` and closes once sent; counted as `count_as`.
   void refuse(StreamConn& c, int status, std::string_view reason, const HeaderList& headers = {},
               CloseReason count_as = CloseReason::kRefused);
-  void end_after_flush(StreamConn& c);
+  void end_after_flush(StreamConn& c, CloseReason count_as);
   void flush(StreamConn& c);
   void flush_dirty();
   void close(StreamConn& c, CloseReason reason);
@@ -90,11 +95,12 @@ class Worker final : public EventListener {
   const unsigned index_;
   Hub& hub_;
   Metrics& metrics_;
+  ConnectionLimits& limits_;
   std::shared_ptr<const Config> config_;
   const int listen_fd_;
-  std::unique_ptr<AccessPolicy> access_;
 
   EventBasePtr base_;
+  std::unique_ptr<AccessPolicy> access_;  // after base_: its outbound calls hold events on it
   UniqueFd wake_fd_;
   EventPtr wake_event_;
   EventPtr accept_event_;

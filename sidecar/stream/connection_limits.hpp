@@ -1,0 +1,40 @@
+// Limits that span all workers: open streams per client IP and per subject, and new
+// connections per IP per second (a token bucket). Thread contract: every method takes the
+// lock; they run once per connection, never per event.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "sidecar/config/config.hpp"
+#include "sidecar/core/rate_limiter.hpp"
+
+namespace sidecar {
+
+class ConnectionLimits {
+ public:
+  explicit ConnectionLimits(const LimitsConfig& limits);
+  void configure(const LimitsConfig& limits);
+
+  enum class Verdict { kOk, kTooManyForIp, kTooFastForIp, kTooManyForSubject };
+
+  // At accept; on kOk the IP is counted until release_ip(). `retry_after` (seconds) is set
+  // when refused.
+  Verdict admit_ip(const std::string& ip, int& retry_after);
+  void release_ip(const std::string& ip);
+  // When a stream is admitted; on kOk counted until release_subject().
+  Verdict admit_subject(const std::string& subject);
+  void release_subject(const std::string& subject);
+
+ private:
+  static void release(std::unordered_map<std::string, std::size_t>& counts, const std::string& key);
+
+  std::mutex mutex_;
+  LimitsConfig limits_;
+  RateLimiter connect_rate_;
+  std::unordered_map<std::string, std::size_t> per_ip_;
+  std::unordered_map<std::string, std::size_t> per_subject_;
+};
+
+}  // namespace sidecar
