@@ -74,12 +74,12 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   if (text.size() % 4 == 1) return std::nullopt;
   std::array<int, 256> value{};
   value.fill(-1);
   for (int i = 0; i < 64; ++i) value[static_cast<unsigned char>(kAlphabet[i])] = i;
   std::string out;
+  out.reserve(text.size() / 4 * 3 + 2);
   std::uint32_t acc = 0;
   int bits = 0;
   for (unsigned char c : text) {
@@ -91,6 +91,8 @@ std::optional<std::string> base64url_decode(std::string_view text) {
       out.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
   }
+  // Leftover bits must be zero: every byte string then has exactly one accepted encoding.
+  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
+#include "sidecar/auth/crypto.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -59,35 +61,12 @@ const EVP_MD* hmac_digest(std::string_view algorithm) {
   return nullptr;
 }
 
-// -1 for characters outside the base64url alphabet.
-int base64url_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-// Unpadded base64url (RFC 7515 section 2). Refuses padding, other alphabets and non-zero
-// trailing bits, so each byte string has exactly one accepted encoding.
+// Strict unpadded base64url (RFC 7515 section 2), shared with the other access checks.
 bool base64url_decode(std::string_view in, std::string& out) {
-  if (in.size() % 4 == 1) return false;
-  out.clear();
-  out.reserve(in.size() / 4 * 3 + 2);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char ch : in) {
-    int v = base64url_value(static_cast<unsigned char>(ch));
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  return (acc & ((1U << bits) - 1)) == 0;
+  auto decoded = sidecar::base64url_decode(in);
+  if (!decoded) return false;
+  out = std::move(*decoded);
+  return true;
 }
 
 // RFC 7519 section 4: duplicate member names must be refused (RapidJSON would use the first).

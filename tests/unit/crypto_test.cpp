@@ -19,7 +19,9 @@ TEST_CASE("base64url round trip and strictness") {
     CHECK(base64url_decode(base64url_encode(s)) == s);
   }
   CHECK(base64url_encode("\xfb\xff") == "-_8");
-  CHECK(base64url_decode("Zm9vYg==") == std::string("foob"));
+  CHECK(base64url_decode("Zm9vYg") == std::string("foob"));
+  CHECK_FALSE(base64url_decode("Zm9vYg=="));  // padding is not base64url
+  CHECK_FALSE(base64url_decode("Zm9vYh"));    // leftover bits set: not the canonical form
   CHECK_FALSE(base64url_decode("Zm9v+g"));
   CHECK_FALSE(base64url_decode("Zm9v/g"));
   CHECK_FALSE(base64url_decode("Z"));
