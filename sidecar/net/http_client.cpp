@@ -124,6 +124,9 @@ std::string HttpClient::Call::configure(const HttpCall& spec) {
            curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"),
            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L),
            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L),
+           // Calls go straight to the configured URL: a proxy picked up from the environment
+           // (http_proxy) would silently reroute calls to an app on loopback.
+           curl_easy_setopt(e, CURLOPT_PROXY, ""),
            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms),
            curl_easy_setopt(e, CURLOPT_PRIVATE, static_cast<void*>(this)),
            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error),
@@ -169,15 +172,16 @@ std::size_t HttpClient::Call::on_body(char* data, std::size_t size, std::size_t 
 
 HttpResult HttpClient::Call::result(CURLcode code) {
   HttpResult r;
+  if (code != CURLE_OK) {
+    // All or nothing: a status whose body never fully arrived must not pass for an answer.
+    r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    r.error = describe(code);
+    return r;
+  }
   long status = 0;
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
   r.status = static_cast<int>(status);
-  if (code == CURLE_OK) {
-    r.body = std::move(response);
-  } else {
-    r.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-    r.error = describe(code);
-  }
+  r.body = std::move(response);
   return r;
 }
 

@@ -1,8 +1,8 @@
 // Outbound HTTP for the event loop (auth delegation to the app, webhooks): libcurl's multi
 // interface driven by libevent (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION +
 // curl_multi_socket_action), so no call ever blocks the loop. A POST without a Content-Type
-// header is sent as application/x-www-form-urlencoded (curl's default); curl's proxy
-// environment variables (http_proxy, no_proxy, ...) apply.
+// header is sent as application/x-www-form-urlencoded (curl's default). Proxy environment
+// variables (http_proxy, ...) are ignored: calls go straight to the URL given.
 //
 // Thread contract: one client per event loop; not thread-safe; every method and callback runs
 // on that loop's thread. The client must be destroyed before its event_base.
@@ -38,11 +38,12 @@ struct HttpCall {
 };
 
 struct HttpResult {
-  int status = 0;    // HTTP status; 0 when no response was received
-  std::string body;  // empty whenever `error` is set
+  // Set together with `body` only when a whole response arrived; 0 and empty whenever `error`
+  // is set, even if a status line had arrived before the failure.
+  int status = 0;
+  std::string body;
   // Empty on success, whatever the status; else one line, e.g. "timed out", "connection
-  // refused", "response too large". A response that failed midway keeps its status, so check
-  // `error` first.
+  // refused", "response too large".
   std::string error;
   bool timed_out = false;
 };

@@ -238,6 +238,19 @@ TEST_CASE("a server that never answers times out without blocking the loop", "[h
   CHECK(took < 2s);
   CHECK(ticks_when_done >= 5);  // the loop kept running other events meanwhile
   CHECK(loop.server.requests == 1);
+
+  // A status line followed by a body that stalls is a timeout too, not a 401.
+  loop.server.on("/stall", [](evhttp_request* req) {
+    evhttp_send_reply_start(req, 401, "Unauthorized");
+    EvBufferPtr chunk(evbuffer_new());
+    evbuffer_add(chunk.get(), "{\"rea", 5);
+    evhttp_send_reply_chunk(req, chunk.get());
+  });
+  call.url = loop.server.url("/stall");
+  HttpResult stalled = loop.call(client, call);
+  CHECK(stalled.timed_out);
+  CHECK(stalled.status == 0);
+  CHECK(stalled.body.empty());
 }
 
 TEST_CASE("a refused connection fails without a status", "[http_client]") {
@@ -280,6 +293,7 @@ TEST_CASE("responses larger than the limit fail", "[http_client]") {
     call.max_response_bytes = 9999;
     HttpResult result = loop.call(client, call);
     CHECK(result.error == "response too large");
+    CHECK(result.status == 0);  // the status line arrived, but not a whole response
     CHECK(result.body.empty());
     CHECK_FALSE(result.timed_out);
 
