@@ -79,7 +79,8 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
         public_(patterns(config.access.public_topics)),
         jwt_(std::move(jwt)),
         signed_secret_(config.access.signed_urls.secret),
-        signed_max_lifetime_s_(config.access.signed_urls.max_lifetime.count() / 1000) {
+        signed_max_lifetime_s_(config.access.signed_urls.max_lifetime.count() / 1000),
+        jwt_leeway_s_(config.access.jwt.leeway.count() / 1000) {
     std::vector<std::string> texts;
     for (const auto& t : config.access.tokens) {
       texts.push_back(t.token);
@@ -153,8 +154,11 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
         std::string why;
         if (!jwt_->verify(r.token, unix_now(), claims, why))
           return refuse(401, why, AccessMethod::kJwt);
-        return grant(claims.subject, AccessMethod::kJwt, patterns(claims.topics), r.topics,
-                     claims.expires_at);
+        // Admitted within the leeway means the stream may run to the end of it, not that it
+        // is admitted only to be closed at once.
+        std::optional<std::int64_t> until = claims.expires_at;
+        if (until) *until += jwt_leeway_s_;
+        return grant(claims.subject, AccessMethod::kJwt, patterns(claims.topics), r.topics, until);
       }
       if (delegate_) return std::nullopt;
       return refuse(401, "invalid credentials");
@@ -201,6 +205,7 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
   std::unique_ptr<JwtVerifier> jwt_;
   std::string signed_secret_;
   std::int64_t signed_max_lifetime_s_;
+  std::int64_t jwt_leeway_s_;
   std::unique_ptr<DelegatedAuth> delegate_;
 };
 

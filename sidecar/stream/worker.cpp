@@ -253,6 +253,20 @@ void Worker::open_conn(int fd, const sockaddr_storage& addr) {
         c, 503,
         "too many connections (limit " + std::to_string(config_->limits.max_connections) + ")");
   }
+  int retry_after = 0;
+  switch (limits_.admit_ip(c.peer, retry_after)) {
+    case ConnectionLimits::Verdict::kOk:
+      c.ip_counted = true;
+      break;
+    case ConnectionLimits::Verdict::kTooFastForIp:
+      metrics_.limited_ip_rate.fetch_add(1, std::memory_order_relaxed);
+      return refuse(c, 429, "too many new connections from this address",
+                    {{"Retry-After", std::to_string(retry_after)}});
+    default:
+      metrics_.limited_ip_connections.fetch_add(1, std::memory_order_relaxed);
+      return refuse(c, 429, "too many open connections from this address",
+                    {{"Retry-After", std::to_string(retry_after)}});
+  }
   event_add(c.read_event.get(), nullptr);
   timeval tv = to_timeval(config_->limits.request_timeout);
   event_add(c.deadline.get(), &tv);
@@ -333,12 +347,7 @@ void Worker::handle_request(StreamConn& c) {
   if (req.method == "OPTIONS") {
     AccessDecision d = access_->preflight(origin);
     if (!d.allowed()) return refuse(c, d.status, d.reason);
-    HeaderList headers = d.cors_headers;
-    headers.emplace_back("Access-Control-Allow-Methods", "GET, OPTIONS");
-    headers.emplace_back("Access-Control-Allow-Headers",
-                         "Authorization, Last-Event-ID, Cache-Control");
-    headers.emplace_back("Access-Control-Max-Age", "600");
-    return refuse(c, 204, "", headers, CloseReason::kAnswered);
+    return refuse(c, 204, "", d.cors_headers, CloseReason::kAnswered);
   }
   if (req.method != "GET")
     return refuse(c, 405, "only GET opens a stream", {{"Allow", "GET, OPTIONS"}});
