@@ -86,6 +86,10 @@ def _yaml_scalar(value):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, (dict, list, tuple)):
+        # A list item that is a mapping or a list ({token: ..., topics: [...]}): JSON is valid
+        # YAML flow syntax.
+        return json.dumps(value)
     # A JSON string is a valid YAML double-quoted scalar.
     return json.dumps(str(value))
 
