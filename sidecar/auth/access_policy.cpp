@@ -39,14 +39,6 @@ std::string_view to_string(AccessMethod method) {
 
 namespace {
 
-std::vector<TopicPattern> patterns(const std::vector<std::string>& texts) {
-  std::vector<TopicPattern> out;
-  for (const auto& t : texts) {
-    if (auto p = TopicPattern::parse(t)) out.push_back(*p);
-  }
-  return out;
-}
-
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -76,7 +68,7 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
  public:
   ConfiguredAccessPolicy(const Config& config, event_base* base, std::unique_ptr<JwtVerifier> jwt)
       : origins_(config.cors),
-        public_(patterns(config.access.public_topics)),
+        public_(TopicPattern::parse_all(config.access.public_topics)),
         jwt_(std::move(jwt)),
         signed_secret_(config.access.signed_urls.secret),
         signed_max_lifetime_s_(config.access.signed_urls.max_lifetime.count() / 1000),
@@ -84,7 +76,7 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
     std::vector<std::string> texts;
     for (const auto& t : config.access.tokens) {
       texts.push_back(t.token);
-      token_grants_.push_back({t.subject, patterns(t.topics)});
+      token_grants_.push_back({t.subject, TopicPattern::parse_all(t.topics)});
     }
     tokens_ = TokenTable(texts);
     if (!config.access.delegate.url.empty()) {
@@ -141,8 +133,8 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
       std::string why = verify_signed_url(r.signed_url, signed_secret_, unix_now(),
                                           signed_max_lifetime_s_, expires_at);
       if (!why.empty()) return refuse(401, why, AccessMethod::kSignedUrl);
-      return grant(r.signed_url.subject, AccessMethod::kSignedUrl, patterns(r.signed_url.topics),
-                   r.topics, expires_at);
+      return grant(r.signed_url.subject, AccessMethod::kSignedUrl,
+                   TopicPattern::parse_all(r.signed_url.topics), r.topics, expires_at);
     }
     if (!r.token.empty()) {
       if (auto index = tokens_.find(r.token)) {
@@ -158,7 +150,8 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
         // is admitted only to be closed at once.
         std::optional<std::int64_t> until = claims.expires_at;
         if (until) *until += jwt_leeway_s_;
-        return grant(claims.subject, AccessMethod::kJwt, patterns(claims.topics), r.topics, until);
+        return grant(claims.subject, AccessMethod::kJwt, TopicPattern::parse_all(claims.topics),
+                     r.topics, until);
       }
       if (delegate_) return std::nullopt;
       return refuse(401, "invalid credentials");

@@ -1,6 +1,7 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
 #include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/c_deleter.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -26,19 +27,12 @@
 namespace sidecar {
 namespace {
 
-template <auto Fn>
-struct Free {
-  template <typename T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
-using BioPtr = std::unique_ptr<BIO, Free<BIO_free>>;
-using X509Ptr = std::unique_ptr<X509, Free<X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Free<EVP_MD_CTX_free>>;
-using BignumPtr = std::unique_ptr<BIGNUM, Free<BN_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Free<ECDSA_SIG_free>>;
+using BioPtr = std::unique_ptr<BIO, CDeleter<BIO_free>>;
+using X509Ptr = std::unique_ptr<X509, CDeleter<X509_free>>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, CDeleter<EVP_PKEY_free>>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, CDeleter<EVP_MD_CTX_free>>;
+using BignumPtr = std::unique_ptr<BIGNUM, CDeleter<BN_free>>;
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, CDeleter<ECDSA_SIG_free>>;
 
 // Failed OpenSSL calls leave entries on the thread's error queue; TLS code sharing the thread
 // (libcurl) reads that queue, so every entry pushed here is dropped on the way out.

@@ -43,6 +43,14 @@ std::optional<TopicPattern> TopicPattern::parse(std::string_view text, std::stri
                   : TopicPattern(std::string(topic), false);
 }
 
+std::vector<TopicPattern> TopicPattern::parse_all(const std::vector<std::string>& texts) {
+  std::vector<TopicPattern> out;
+  for (const auto& t : texts) {
+    if (auto p = parse(t)) out.push_back(*p);
+  }
+  return out;
+}
+
 bool TopicPattern::matches(std::string_view topic) const {
   if (!wildcard_) return topic == stem_;
   return topic.size() > stem_.size() && topic.starts_with(stem_);

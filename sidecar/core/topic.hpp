@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sidecar {
 
@@ -20,6 +21,8 @@ class TopicPattern {
  public:
   // nullopt with `error` filled when `text` is neither a topic nor a valid pattern.
   static std::optional<TopicPattern> parse(std::string_view text, std::string* error = nullptr);
+  // Every valid pattern of `texts`, in order (the config loader has refused invalid ones).
+  static std::vector<TopicPattern> parse_all(const std::vector<std::string>& texts);
 
   bool is_wildcard() const { return wildcard_; }
   // The topic for exact patterns; the prefix including its trailing '.' ("" for "*") otherwise.

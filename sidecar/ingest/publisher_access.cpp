@@ -8,14 +8,6 @@
 namespace sidecar {
 namespace {
 
-std::vector<TopicPattern> patterns(const std::vector<std::string>& texts) {
-  std::vector<TopicPattern> out;
-  for (const auto& t : texts) {
-    if (auto p = TopicPattern::parse(t)) out.push_back(*p);
-  }
-  return out;
-}
-
 std::vector<std::string> token_texts(const std::vector<PublisherToken>& tokens) {
   std::vector<std::string> out;
   for (const auto& t : tokens) out.push_back(t.token);
@@ -37,15 +29,15 @@ PublisherAccess::PublisherAccess(const Config& config)
     : tokens_(token_texts(config.publish.tokens)),
       hmac_secret_(config.publish.hmac_secret),
       hmac_window_(std::chrono::duration_cast<std::chrono::seconds>(config.publish.hmac_window)),
-      hmac_topics_(patterns(config.publish.hmac_topics)),
+      hmac_topics_(TopicPattern::parse_all(config.publish.hmac_topics)),
       uids_(config.publish.allowed_uids),
       gids_(config.publish.allowed_gids),
-      socket_topics_(patterns(config.publish.socket_topics)),
+      socket_topics_(TopicPattern::parse_all(config.publish.socket_topics)),
       rate_(config.publish.rate, static_cast<double>(config.publish.burst)) {
   for (std::size_t i = 0; i < config.publish.tokens.size(); ++i) {
     const auto& t = config.publish.tokens[i];
-    token_publishers_.push_back(
-        {t.name.empty() ? "token#" + std::to_string(i + 1) : t.name, patterns(t.topics)});
+    token_publishers_.push_back({t.name.empty() ? "token#" + std::to_string(i + 1) : t.name,
+                                 TopicPattern::parse_all(t.topics)});
   }
 }
 

@@ -10,15 +10,9 @@
 
 #include <memory>
 
-namespace sidecar {
+#include "sidecar/core/c_deleter.hpp"
 
-template <auto Fn>
-struct CDeleter {
-  template <typename T>
-  void operator()(T* p) const {
-    if (p) Fn(p);
-  }
-};
+namespace sidecar {
 
 using EventBasePtr = std::unique_ptr<event_base, CDeleter<event_base_free>>;
 using EventPtr = std::unique_ptr<event, CDeleter<event_free>>;

@@ -1,5 +1,7 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
+#include "sidecar/auth/crypto.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -30,21 +32,7 @@ std::string fixture(const std::string& name) {
 }
 
 std::string b64url(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
+  return sidecar::base64url_encode(bytes);
 }
 
 // Test-only signer: what an application issuing tokens would do.
