@@ -51,7 +51,7 @@ std::optional<OriginPattern> OriginPattern::parse(std::string_view text, std::st
   auto star = copy.find("://*.");
   if (star != std::string::npos) {
     p.wildcard_ = true;
-    copy.replace(star + 3, 1, "x");  // parse with a placeholder label, then keep the suffix
+    copy[star + 3] = 'x';  // parse with a placeholder label, then keep the suffix
   }
   auto origin = Origin::parse(copy);
   if (!origin || (p.wildcard_ && origin->host.size() < 3)) {
