@@ -1,0 +1,29 @@
+// `http://host[:port]/target` URLs, and resolving their host once at startup.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace loadgen {
+
+struct HttpUrl {
+  std::string host;      // as written, for the Host header
+  uint16_t port = 80;
+  std::string target;    // path and query, starting with '/'; "/" when the URL has none
+};
+
+// nullopt with `error` set when `url` is not a plain http:// URL (https is not supported: the
+// benchmark runs on loopback).
+std::optional<HttpUrl> parse_http_url(std::string_view url, std::string& error);
+
+// Resolves `host` to an IPv4 address (blocking; call before the loop starts).
+bool resolve_ipv4(const std::string& host, uint16_t port, sockaddr_in& out, std::string& error);
+
+// Parses a dotted IPv4 address, adds `offset` to it (for consecutive source addresses).
+bool ipv4_plus(const std::string& address, uint32_t offset, sockaddr_in& out);
+
+}  // namespace loadgen

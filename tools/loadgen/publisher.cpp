@@ -1,0 +1,148 @@
+#include "tools/loadgen/publisher.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "tools/loadgen/clock.hpp"
+
+namespace loadgen {
+
+namespace {
+
+constexpr size_t kMaxErrorSamples = 5;
+constexpr timeval kProgressInterval{1, 0};
+// Below this a pacing timer costs more wakeups than it buys precision: faster rates send the
+// events due at each tick together.
+constexpr double kMinTickSeconds = 100e-6;
+
+timeval to_timeval(double seconds) {
+  auto whole = static_cast<time_t>(seconds);
+  return timeval{whole, static_cast<suseconds_t>((seconds - static_cast<double>(whole)) * 1e6)};
+}
+
+}  // namespace
+
+Publisher::Publisher(PublishOptions options)
+    : options_(std::move(options)),
+      picker_(options_.topic_count, options_.random_topics, options_.seed) {}
+
+Publisher::~Publisher() = default;
+
+bool Publisher::run(std::string& error) {
+  // Precise timers (timerfd under epoll) so --rate ticks are not rounded to milliseconds.
+  std::unique_ptr<event_config, sidecar::CDeleter<event_config_free>> cfg(event_config_new());
+  if (cfg) event_config_set_flag(cfg.get(), EVENT_BASE_FLAG_PRECISE_TIMER);
+  base_.reset(cfg ? event_base_new_with_config(cfg.get()) : nullptr);
+  if (!base_) {
+    error = "cannot create the event loop";
+    return false;
+  }
+  tick_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_tick, this));
+  progress_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_progress, this));
+  timeout_ev_.reset(evtimer_new(base_.get(), &on_timeout, this));
+  sigint_ev_.reset(evsignal_new(base_.get(), SIGINT, &on_signal, this));
+  sigterm_ev_.reset(evsignal_new(base_.get(), SIGTERM, &on_signal, this));
+  if (!tick_ev_ || !progress_ev_ || !timeout_ev_ || !sigint_ev_ || !sigterm_ev_) {
+    error = "cannot create loop events";
+    return false;
+  }
+  if (!open(error)) return false;
+  event_add(sigint_ev_.get(), nullptr);
+  event_add(sigterm_ev_.get(), nullptr);
+  event_add(progress_ev_.get(), &kProgressInterval);
+  if (options_.rate > 0) {
+    timeval tick = to_timeval(std::max(1.0 / options_.rate, kMinTickSeconds));
+    event_add(tick_ev_.get(), &tick);
+  }
+  stats_.start_mono = monotonic_ns();
+  last_progress_mono_ = stats_.start_mono;
+  if (options_.events == 0) {
+    stop();
+  } else {
+    pump();
+  }
+  if (!stopping_) event_base_dispatch(base_.get());
+  stats_.end_mono = monotonic_ns();
+  if (options_.progress) print_progress();
+  return true;
+}
+
+uint64_t Publisher::due() const {
+  if (options_.rate <= 0) return options_.events;
+  double elapsed_s = static_cast<double>(monotonic_ns() - stats_.start_mono) / 1e9;
+  // The first event goes out at once, the next after 1/rate, and so on.
+  auto paced = static_cast<uint64_t>(options_.rate * elapsed_s) + 1;
+  return std::min(paced, options_.events);
+}
+
+void Publisher::append_next_topic(std::string& out) { options_.topics.expand(picker_.next(), out); }
+
+void Publisher::note_sent() {
+  ++stats_.sent;
+  if (!all_sent()) return;
+  stats_.last_send_mono = monotonic_ns();
+  event_del(tick_ev_.get());
+  if (stats_.ok + stats_.errors < options_.events) {
+    timeval tv = to_timeval(options_.timeout_s);
+    event_add(timeout_ev_.get(), &tv);
+  }
+}
+
+void Publisher::note_reply(bool ok, std::string_view error_text, uint64_t subscribers) {
+  if (ok) {
+    ++stats_.ok;
+    stats_.subscribers_total += subscribers;
+  } else {
+    ++stats_.errors;
+    if (stats_.error_samples.size() < kMaxErrorSamples) stats_.error_samples.emplace_back(error_text);
+  }
+  if (stats_.ok + stats_.errors >= options_.events) stop();
+}
+
+void Publisher::abort_run(std::string_view why) {
+  if (stats_.error_samples.size() < kMaxErrorSamples) stats_.error_samples.emplace_back(why);
+  stop();
+}
+
+void Publisher::stop() {
+  stopping_ = true;
+  if (base_) event_base_loopbreak(base_.get());
+}
+
+void Publisher::on_tick(evutil_socket_t, short, void* arg) { static_cast<Publisher*>(arg)->pump(); }
+
+void Publisher::on_progress(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Publisher*>(arg);
+  if (self->options_.progress) self->print_progress();
+}
+
+void Publisher::on_timeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Publisher*>(arg);
+  self->stats_.timed_out = true;
+  self->stop();
+}
+
+void Publisher::on_signal(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Publisher*>(arg);
+  self->stats_.interrupted = true;
+  self->stop();
+}
+
+void Publisher::print_progress() {
+  int64_t now = monotonic_ns();
+  double interval_s = std::max(1e-9, static_cast<double>(now - last_progress_mono_) / 1e9);
+  std::fprintf(stderr, "[%7.1fs] sent %llu/%llu (%.0f/s) ok %llu errors %llu\n",
+               static_cast<double>(now - stats_.start_mono) / 1e9,
+               static_cast<unsigned long long>(stats_.sent),
+               static_cast<unsigned long long>(options_.events),
+               static_cast<double>(stats_.sent - last_progress_sent_) / interval_s,
+               static_cast<unsigned long long>(stats_.ok),
+               static_cast<unsigned long long>(stats_.errors));
+  last_progress_sent_ = stats_.sent;
+  last_progress_mono_ = now;
+}
+
+}  // namespace loadgen

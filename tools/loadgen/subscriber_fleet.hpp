@@ -1,0 +1,143 @@
+// Holds many SSE subscriber connections on one libevent loop and measures what reaches them.
+//
+// Sized for ~19k connections in one process: non-blocking sockets, one shared 64 KiB read buffer,
+// a few hundred bytes of parser state per connection, no per-event allocation. Connections are
+// opened at a bounded rate from consecutive loopback source addresses (one address has only ~28k
+// ephemeral ports). Every failed attempt and every stream that ends early is counted with its
+// reason; nothing is retried, so the numbers show exactly what the server did.
+//
+// Thread contract: single-threaded; run() owns the calling thread until the run ends.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sidecar/net/libevent.hpp"
+#include "tools/loadgen/histogram.hpp"
+#include "tools/loadgen/http_url.hpp"
+#include "tools/loadgen/index_template.hpp"
+#include "tools/loadgen/latency_sampler.hpp"
+
+namespace loadgen {
+
+struct SubscribeOptions {
+  HttpUrl url;                     // host and port; url.target is unused (see target)
+  IndexTemplate target;            // request target per connection index ({i}, {i%K})
+  sockaddr_in server{};            // resolved url.host
+  uint32_t connections = 0;
+  // Source addresses source_base, source_base+1, ...; connection i uses number i % sources.
+  // 0 leaves the choice to the kernel (one address: at most ~28k connections).
+  uint32_t sources = 8;
+  std::string source_base = "127.0.0.2";
+  double connect_rate = 0;         // new attempts per second; 0 = as fast as max_pending allows
+  // Attempts in flight (connect() to response head). Bounds SYN bursts that would overflow the
+  // server's listen backlog and turn into 1 s SYN retransmits.
+  uint32_t max_pending = 1000;
+  double connect_timeout_s = 30;   // an attempt without a response head by then has failed
+  uint64_t expect_events = 0;      // per connection; 0 = run until timeout or signal
+  double timeout_s = 0;            // counted from READY; 0 = none
+  bool idle = false;               // hold connections until a signal or the timeout
+  bool progress = true;            // one status line per second on stderr
+  std::string ready_file;          // created at READY when not empty
+  bool keep_samples = false;       // fill SubscribeStats::samples (for --latency-csv)
+};
+
+struct SubscribeStats {
+  uint64_t connections = 0;
+  uint64_t connected = 0;          // got "200" response heads
+  uint64_t failed = 0;             // connect error, non-200, closed or timed out before the head
+  uint64_t disconnected_early = 0; // streams that ended before expect_events (or before the end)
+  uint64_t complete = 0;           // streams that received expect_events
+  std::map<std::string, uint64_t> failure_reasons;
+  std::map<std::string, uint64_t> disconnect_reasons;
+  uint64_t events_received = 0;
+  uint64_t events_without_timestamp = 0;
+  uint64_t stale_events = 0;       // stamped before the run started: not counted anywhere else
+  uint64_t negative_latencies = 0; // clamped to 0: the clocks disagreed
+  uint64_t bytes_received = 0;
+  int64_t first_event_ns = 0;      // realtime
+  int64_t last_event_ns = 0;
+  int64_t first_attempt_mono = 0;
+  int64_t last_head_mono = 0;
+  int64_t start_mono = 0;
+  int64_t start_realtime = 0;
+  int64_t ready_mono = 0;
+  int64_t end_mono = 0;
+  bool timed_out = false;
+  bool interrupted = false;
+  Histogram latency;
+  LatencySampler samples;
+};
+
+class SubscriberFleet {
+ public:
+  explicit SubscriberFleet(SubscribeOptions options);
+  ~SubscriberFleet();
+  SubscriberFleet(const SubscriberFleet&) = delete;
+  SubscriberFleet& operator=(const SubscriberFleet&) = delete;
+
+  // Opens the connections and runs until every stream has its expected events, the timeout,
+  // or SIGINT/SIGTERM. False with `error` only when the loop cannot be set up.
+  bool run(std::string& error);
+  const SubscribeStats& stats() const { return stats_; }
+
+ private:
+  struct Connection;
+
+  static void on_io(evutil_socket_t fd, short what, void* arg);
+  static void on_launch_tick(evutil_socket_t, short, void* arg);
+  static void on_progress_tick(evutil_socket_t, short, void* arg);
+  static void on_timeout(evutil_socket_t, short, void* arg);
+  static void on_signal(evutil_socket_t, short, void* arg);
+
+  void launch_due();
+  void launch(Connection& c);
+  void finish_connect(Connection& c);
+  void send_request(Connection& c);
+  void receive(Connection& c);
+  // Feeds bytes received at realtime `now`; false once the connection is closed.
+  bool consume(Connection& c, std::string_view in, int64_t now);
+  void on_event(Connection& c, std::string_view data, int64_t now);
+  void watch(Connection& c, short what);
+  void close(Connection& c);
+  void fail(Connection& c, const std::string& reason);
+  void fail_errno(Connection& c, const char* call, int err);
+  void end_stream(Connection& c, const std::string& reason);
+  void attempt_finished();
+  void ready();
+  void maybe_finish();
+  void stop();
+  void expire_slow_attempts(int64_t now_mono);
+  void print_progress();
+
+  SubscribeOptions options_;
+  SubscribeStats stats_;
+  std::string host_header_;
+  std::string request_;  // scratch: the request being written
+  std::unique_ptr<char[]> read_buffer_;
+  std::unique_ptr<Connection[]> conns_;
+  std::vector<sockaddr_in> sources_;
+  sidecar::EventBasePtr base_;
+  sidecar::EventPtr launch_ev_;
+  sidecar::EventPtr progress_ev_;
+  sidecar::EventPtr timeout_ev_;
+  sidecar::EventPtr sigint_ev_;
+  sidecar::EventPtr sigterm_ev_;
+  Histogram interval_latency_;  // since the last progress line
+  uint64_t launched_ = 0;
+  uint64_t attempts_finished_ = 0;
+  uint64_t streaming_ = 0;
+  uint64_t interval_events_ = 0;
+  int64_t launch_start_mono_ = 0;
+  int64_t last_progress_mono_ = 0;
+  bool ready_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace loadgen
