@@ -365,6 +365,7 @@ def write_report(results, out, tmp, quick):
             "| scenario | sidecar | Nchan | ratio |", "|---|---|---|---|", *rows, ""]
     if have_plot:
         text += ["![steady fan-out latency](latency.png)", ""]
+    text += ["What bounds each scenario, with a profile: [analysis.md](analysis.md).", ""]
     out.write_text("\n".join(text))
 
 
