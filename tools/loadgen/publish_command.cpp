@@ -25,7 +25,9 @@ Publishes events whose data is "t=<CLOCK_REALTIME ns>;" padded with 'x' to --siz
                                                                when TEMPLATE has no {i}, else
                                                                {base}/pubm?id=<topic>
   --topics TEMPLATE     topic of each event; {i} becomes the topic index 0..K-1 ({i%M} also
-                        works). Without {i} every event goes to the one topic.
+                        works). Without {i} every event goes to the one topic (for nchan-http:
+                        to {base}/pub, whose channel the server config fixes; the text is
+                        not sent).
   --topic-count K       number of topic indexes (default 1)
   --events M            events to publish (default 1000)
   --rate R              events per second (default 0 = back to back, in large batches)
@@ -79,7 +81,10 @@ std::string report(const PublishOptions& o, const PublishStats& s) {
   if (o.target == PublishOptions::Target::kSidecarSocket) {
     j.add_uint("subscribers_total", s.subscribers_total);
   } else {
-    j.add_uint("http_connections", o.http_connections).add_uint("reconnects", s.reconnects);
+    // Which Nchan location was used: with no {i} in --topics the topic text is not sent.
+    j.add_string("nchan_endpoint", o.topics.has_index() ? "/pubm?id=<topic>" : "/pub")
+        .add_uint("http_connections", o.http_connections)
+        .add_uint("reconnects", s.reconnects);
   }
   j.add_bool("timed_out", s.timed_out)
       .add_bool("interrupted", s.interrupted)

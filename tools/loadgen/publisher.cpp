@@ -66,7 +66,8 @@ bool Publisher::run(std::string& error) {
   }
   if (!stopping_) event_base_dispatch(base_.get());
   stats_.end_mono = monotonic_ns();
-  if (options_.progress) print_progress();
+  // A closing progress line, unless the last tick just printed one.
+  if (options_.progress && stats_.end_mono - last_progress_mono_ > 100'000'000) print_progress();
   return true;
 }
 

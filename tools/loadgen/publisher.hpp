@@ -71,6 +71,8 @@ class Publisher {
   // itself when it can send again.
   virtual void pump() = 0;
 
+  // Targets keep their events in their own members, which are destroyed before this base
+  // class's base_: freeing an event touches its base.
   event_base* base() const { return base_.get(); }
   const PublishOptions& options() const { return options_; }
   // Events that may have been sent by now: all of them at rate 0, else as paced by --rate.

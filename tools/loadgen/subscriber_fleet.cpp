@@ -106,7 +106,8 @@ bool SubscriberFleet::run(std::string& error) {
   // issued before dispatch would be forgotten, hence the flag.
   if (!stopping_) event_base_dispatch(base_.get());
   stats_.end_mono = monotonic_ns();
-  if (options_.progress) print_progress();
+  // A closing progress line, unless the last tick just printed one.
+  if (options_.progress && stats_.end_mono - last_progress_mono_ > 100'000'000) print_progress();
   return true;
 }
 
@@ -321,9 +322,10 @@ void SubscriberFleet::fail_errno(Connection& c, const char* call, int err) {
 void SubscriberFleet::end_stream(Connection& c, const std::string& reason) {
   close(c);
   --streaming_;
-  if (c.complete) return;
-  ++stats_.disconnected_early;
-  ++stats_.disconnect_reasons[reason];
+  if (!c.complete) {
+    ++stats_.disconnected_early;
+    ++stats_.disconnect_reasons[reason];
+  }
   maybe_finish();
 }
 
@@ -360,7 +362,10 @@ void SubscriberFleet::ready() {
 }
 
 void SubscriberFleet::maybe_finish() {
-  if (!ready_ || options_.idle || options_.expect_events == 0) return;
+  if (!ready_) return;
+  // With no stream open nothing more can arrive, whatever the mode.
+  if (streaming_ == 0) return stop();
+  if (options_.idle || options_.expect_events == 0) return;
   if (stats_.complete + stats_.failed + stats_.disconnected_early >= stats_.connections) stop();
 }
 

@@ -121,9 +121,11 @@ class SubscriberFleet {
   std::string host_header_;
   std::string request_;  // scratch: the request being written
   std::unique_ptr<char[]> read_buffer_;
-  std::unique_ptr<Connection[]> conns_;
   std::vector<sockaddr_in> sources_;
+  // Declared before every event (the connections' too) so it is destroyed after them: freeing an
+  // event touches its base.
   sidecar::EventBasePtr base_;
+  std::unique_ptr<Connection[]> conns_;
   sidecar::EventPtr launch_ev_;
   sidecar::EventPtr progress_ev_;
   sidecar::EventPtr timeout_ev_;
