@@ -6,9 +6,9 @@
 namespace loadgen {
 
 namespace {
-constexpr int kSubBits = 7;                        // 128 buckets per power of two
+constexpr int kSubBits = 7;                         // 128 buckets per power of two
 constexpr uint64_t kSub = uint64_t{1} << kSubBits;  // 128
-constexpr uint64_t kExact = kSub * 2;              // values below this have their own bucket
+constexpr uint64_t kExact = kSub * 2;               // values below this have their own bucket
 // The largest value (2^64 - 1) has its top bit at 63: shift 56, the last bucket below.
 constexpr size_t kBuckets = kExact + (63 - kSubBits) * kSub;
 }  // namespace
@@ -19,7 +19,8 @@ size_t Histogram::bucket_of(uint64_t value) {
   if (value < kExact) return static_cast<size_t>(value);
   int top_bit = 63 - __builtin_clzll(value);
   int shift = top_bit - kSubBits;  // >= 1: keeps the top 8 bits, the first of which is 1
-  return kExact + static_cast<size_t>(shift - 1) * kSub + static_cast<size_t>((value >> shift) - kSub);
+  return kExact + static_cast<size_t>(shift - 1) * kSub +
+         static_cast<size_t>((value >> shift) - kSub);
 }
 
 uint64_t Histogram::bucket_low(size_t bucket) {

@@ -84,8 +84,8 @@ bool HttpPublisher::connect(Connection& c, std::string& error) {
   // A blocking connect: a handful of loopback connections, each set up in microseconds.
   const sockaddr_in& dst = options().server;
   if (::connect(c.fd.get(), reinterpret_cast<const sockaddr*>(&dst), sizeof dst) != 0) {
-    error = "connect to " + options().base.host + ":" + std::to_string(options().base.port) +
-            ": " + std::strerror(errno);
+    error = "connect to " + options().base.host + ":" + std::to_string(options().base.port) + ": " +
+            std::strerror(errno);
     c.fd.reset();
     return false;
   }
@@ -156,7 +156,8 @@ void HttpPublisher::send_next(Connection& c) {
 
 void HttpPublisher::write(Connection& c) {
   while (c.out_sent < c.out.size()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(c.fd.get(), c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_sent += static_cast<size_t>(n);
       continue;

@@ -73,9 +73,9 @@ class HttpResponseDecoder {
   State state_ = State::kHead;
   bool chunked_ = false;
   bool keep_alive_ = true;
-  bool size_digits_ = false;    // the chunk-size line has a digit yet
-  bool trailer_empty_ = true;   // the trailer line read so far is empty
-  bool seen_cr_ = false;        // after chunk data: the CR of its CRLF was read
+  bool size_digits_ = false;   // the chunk-size line has a digit yet
+  bool trailer_empty_ = true;  // the trailer line read so far is empty
+  bool seen_cr_ = false;       // after chunk data: the CR of its CRLF was read
 };
 
 }  // namespace loadgen

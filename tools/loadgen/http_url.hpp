@@ -11,9 +11,9 @@
 namespace loadgen {
 
 struct HttpUrl {
-  std::string host;      // as written, for the Host header
+  std::string host;  // as written, for the Host header
   uint16_t port = 80;
-  std::string target;    // path and query, starting with '/'; "/" when the URL has none
+  std::string target;  // path and query, starting with '/'; "/" when the URL has none
 };
 
 // nullopt with `error` set when `url` is not a plain http:// URL (https is not supported: the

@@ -14,7 +14,8 @@ namespace loadgen {
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: sse-loadgen publish --target TARGET --topics TEMPLATE [options]
+constexpr const char* kUsage =
+    R"(usage: sse-loadgen publish --target TARGET --topics TEMPLATE [options]
 
 Publishes events whose data is "t=<CLOCK_REALTIME ns>;" padded with 'x' to --size bytes, so
 `sse-loadgen subscribe` can time their delivery.
@@ -45,10 +46,10 @@ Exit status: 0 when every event was published ok; 1 otherwise; 2 for bad argumen
 )";
 
 constexpr OptionSpec kOptions[] = {
-    {"target", true},        {"topics", true},           {"topic-count", true},
-    {"events", true},        {"rate", true},             {"size", true},
-    {"random-topics", false}, {"seed", true},            {"http-connections", true},
-    {"timeout", true},       {"quiet", false},           {"help", false},
+    {"target", true},         {"topics", true}, {"topic-count", true},
+    {"events", true},         {"rate", true},   {"size", true},
+    {"random-topics", false}, {"seed", true},   {"http-connections", true},
+    {"timeout", true},        {"quiet", false}, {"help", false},
 };
 
 std::string report(const PublishOptions& o, const PublishStats& s) {

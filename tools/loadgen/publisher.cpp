@@ -79,7 +79,9 @@ uint64_t Publisher::due() const {
   return std::min(paced, options_.events);
 }
 
-void Publisher::append_next_topic(std::string& out) { options_.topics.expand(picker_.next(), out); }
+void Publisher::append_next_topic(std::string& out) {
+  options_.topics.expand(picker_.next(), out);
+}
 
 void Publisher::note_sent() {
   ++stats_.sent;
@@ -98,7 +100,8 @@ void Publisher::note_reply(bool ok, std::string_view error_text, uint64_t subscr
     stats_.subscribers_total += subscribers;
   } else {
     ++stats_.errors;
-    if (stats_.error_samples.size() < kMaxErrorSamples) stats_.error_samples.emplace_back(error_text);
+    if (stats_.error_samples.size() < kMaxErrorSamples)
+      stats_.error_samples.emplace_back(error_text);
   }
   if (stats_.ok + stats_.errors >= options_.events) stop();
 }
@@ -113,7 +116,9 @@ void Publisher::stop() {
   if (base_) event_base_loopbreak(base_.get());
 }
 
-void Publisher::on_tick(evutil_socket_t, short, void* arg) { static_cast<Publisher*>(arg)->pump(); }
+void Publisher::on_tick(evutil_socket_t, short, void* arg) {
+  static_cast<Publisher*>(arg)->pump();
+}
 
 void Publisher::on_progress(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Publisher*>(arg);

@@ -22,19 +22,19 @@ namespace loadgen {
 struct PublishOptions {
   enum class Target { kSidecarSocket, kNchanHttp };
   Target target = Target::kSidecarSocket;
-  std::string target_text;      // as given, for the report
-  std::string socket_path;      // kSidecarSocket
-  HttpUrl base;                 // kNchanHttp: scheme, host, port, path prefix
-  sockaddr_in server{};         // kNchanHttp: resolved base.host
-  IndexTemplate topics;         // {i} becomes the topic index
+  std::string target_text;  // as given, for the report
+  std::string socket_path;  // kSidecarSocket
+  HttpUrl base;             // kNchanHttp: scheme, host, port, path prefix
+  sockaddr_in server{};     // kNchanHttp: resolved base.host
+  IndexTemplate topics;     // {i} becomes the topic index
   uint64_t topic_count = 1;
   uint64_t events = 1000;
-  double rate = 0;              // events per second; 0 = back to back
-  size_t size = 128;            // bytes of data per event
+  double rate = 0;    // events per second; 0 = back to back
+  size_t size = 128;  // bytes of data per event
   bool random_topics = false;
   uint64_t seed = 1;
   uint32_t http_connections = 4;  // kNchanHttp: parallel keep-alive connections
-  double timeout_s = 60;        // wait for replies this long after the last event is sent
+  double timeout_s = 60;          // wait for replies this long after the last event is sent
   bool progress = true;
 };
 

@@ -45,8 +45,8 @@ class SseParser {
   // Appends as much of `piece` to the partial line as kKeepBytes allows.
   void carry(std::string_view piece);
 
-  std::string partial_;      // start of a line split across feeds
-  std::string data_;         // start of the event's data
+  std::string partial_;  // start of a line split across feeds
+  std::string data_;     // start of the event's data
   std::string type_;
   std::string last_id_;
   uint64_t partial_len_ = 0;  // full length of the split line so far

@@ -56,11 +56,21 @@ any failed, ended early or missed events; 2 for bad arguments.
 )";
 
 constexpr OptionSpec kOptions[] = {
-    {"url", true},          {"connections", true},     {"sources", true},
-    {"source-base", true},  {"connect-rate", true},    {"max-pending", true},
-    {"connect-timeout", true}, {"expect-events", true}, {"timeout", true},
-    {"idle", false},        {"ready-file", true},      {"report", true},
-    {"latency-csv", true},  {"quiet", false},          {"help", false},
+    {"url", true},
+    {"connections", true},
+    {"sources", true},
+    {"source-base", true},
+    {"connect-rate", true},
+    {"max-pending", true},
+    {"connect-timeout", true},
+    {"expect-events", true},
+    {"timeout", true},
+    {"idle", false},
+    {"ready-file", true},
+    {"report", true},
+    {"latency-csv", true},
+    {"quiet", false},
+    {"help", false},
 };
 
 double cpu_ms(const timeval& tv) {
@@ -179,7 +189,8 @@ int subscribe_command(std::span<char* const> args) {
       throw UsageError("--url: " + error);
     }
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "sse-loadgen subscribe: %s\n(see sse-loadgen subscribe --help)\n", e.what());
+    std::fprintf(stderr, "sse-loadgen subscribe: %s\n(see sse-loadgen subscribe --help)\n",
+                 e.what());
     return 2;
   }
 

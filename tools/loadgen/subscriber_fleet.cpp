@@ -124,8 +124,7 @@ void SubscriberFleet::launch_due() {
     due = std::min<uint64_t>(due, static_cast<uint64_t>(options_.connect_rate * elapsed_s) + 1);
   }
   uint32_t budget = kLaunchBatch;
-  while (launched_ < due && budget > 0 &&
-         launched_ - attempts_finished_ < options_.max_pending) {
+  while (launched_ < due && budget > 0 && launched_ - attempts_finished_ < options_.max_pending) {
     --budget;
     launch(conns_[launched_++]);
   }
@@ -172,12 +171,19 @@ void SubscriberFleet::on_io(evutil_socket_t, short, void* arg) {
   auto* c = static_cast<Connection*>(arg);
   SubscriberFleet* fleet = c->fleet;
   switch (c->state) {
-    case ConnState::kConnecting: fleet->finish_connect(*c); break;
-    case ConnState::kSending: fleet->send_request(*c); break;
+    case ConnState::kConnecting:
+      fleet->finish_connect(*c);
+      break;
+    case ConnState::kSending:
+      fleet->send_request(*c);
+      break;
     case ConnState::kHead:
-    case ConnState::kStreaming: fleet->receive(*c); break;
+    case ConnState::kStreaming:
+      fleet->receive(*c);
+      break;
     case ConnState::kIdle:
-    case ConnState::kClosed: break;
+    case ConnState::kClosed:
+      break;
   }
 }
 

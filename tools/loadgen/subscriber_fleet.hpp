@@ -27,41 +27,41 @@
 namespace loadgen {
 
 struct SubscribeOptions {
-  HttpUrl url;                     // host and port; url.target is unused (see target)
-  IndexTemplate target;            // request target per connection index ({i}, {i%K})
-  sockaddr_in server{};            // resolved url.host
+  HttpUrl url;           // host and port; url.target is unused (see target)
+  IndexTemplate target;  // request target per connection index ({i}, {i%K})
+  sockaddr_in server{};  // resolved url.host
   uint32_t connections = 0;
   // Source addresses source_base, source_base+1, ...; connection i uses number i % sources.
   // 0 leaves the choice to the kernel (one address: at most ~28k connections).
   uint32_t sources = 8;
   std::string source_base = "127.0.0.2";
-  double connect_rate = 0;         // new attempts per second; 0 = as fast as max_pending allows
+  double connect_rate = 0;  // new attempts per second; 0 = as fast as max_pending allows
   // Attempts in flight (connect() to response head). Bounds SYN bursts that would overflow the
   // server's listen backlog and turn into 1 s SYN retransmits.
   uint32_t max_pending = 1000;
-  double connect_timeout_s = 30;   // an attempt without a response head by then has failed
-  uint64_t expect_events = 0;      // per connection; 0 = run until timeout or signal
-  double timeout_s = 0;            // counted from READY; 0 = none
-  bool idle = false;               // hold connections until a signal or the timeout
-  bool progress = true;            // one status line per second on stderr
-  std::string ready_file;          // created at READY when not empty
-  bool keep_samples = false;       // fill SubscribeStats::samples (for --latency-csv)
+  double connect_timeout_s = 30;  // an attempt without a response head by then has failed
+  uint64_t expect_events = 0;     // per connection; 0 = run until timeout or signal
+  double timeout_s = 0;           // counted from READY; 0 = none
+  bool idle = false;              // hold connections until a signal or the timeout
+  bool progress = true;           // one status line per second on stderr
+  std::string ready_file;         // created at READY when not empty
+  bool keep_samples = false;      // fill SubscribeStats::samples (for --latency-csv)
 };
 
 struct SubscribeStats {
   uint64_t connections = 0;
-  uint64_t connected = 0;          // got "200" response heads
-  uint64_t failed = 0;             // connect error, non-200, closed or timed out before the head
-  uint64_t disconnected_early = 0; // streams that ended before expect_events (or before the end)
-  uint64_t complete = 0;           // streams that received expect_events
+  uint64_t connected = 0;           // got "200" response heads
+  uint64_t failed = 0;              // connect error, non-200, closed or timed out before the head
+  uint64_t disconnected_early = 0;  // streams that ended before expect_events (or before the end)
+  uint64_t complete = 0;            // streams that received expect_events
   std::map<std::string, uint64_t> failure_reasons;
   std::map<std::string, uint64_t> disconnect_reasons;
   uint64_t events_received = 0;
   uint64_t events_without_timestamp = 0;
-  uint64_t stale_events = 0;       // stamped before the run started: not counted anywhere else
-  uint64_t negative_latencies = 0; // clamped to 0: the clocks disagreed
+  uint64_t stale_events = 0;        // stamped before the run started: not counted anywhere else
+  uint64_t negative_latencies = 0;  // clamped to 0: the clocks disagreed
   uint64_t bytes_received = 0;
-  int64_t first_event_ns = 0;      // realtime
+  int64_t first_event_ns = 0;  // realtime
   int64_t last_event_ns = 0;
   int64_t first_attempt_mono = 0;
   int64_t last_head_mono = 0;

@@ -26,7 +26,8 @@ double relative_error(uint64_t got, uint64_t want) {
 
 TEST_CASE("buckets tile the value range without gaps and stay within 1/128 wide") {
   for (size_t b = 1; b < Histogram::bucket_of(UINT64_MAX); ++b) {
-    REQUIRE(Histogram::bucket_low(b) == Histogram::bucket_low(b - 1) + Histogram::bucket_width(b - 1));
+    REQUIRE(Histogram::bucket_low(b) ==
+            Histogram::bucket_low(b - 1) + Histogram::bucket_width(b - 1));
     REQUIRE(Histogram::bucket_width(b) * 128 <= std::max<uint64_t>(Histogram::bucket_low(b), 128));
   }
   for (uint64_t v : {uint64_t{0}, uint64_t{255}, uint64_t{256}, uint64_t{511}, uint64_t{512},

@@ -32,7 +32,9 @@ Decoded decode(HttpResponseDecoder& d, std::string_view response, size_t step) {
       }
       if (p.kind == Piece::kEnd) {
         out.end = true;
-        out.leftover = std::string(in) + std::string(response.substr(i + step < response.size() ? i + step : response.size()));
+        out.leftover =
+            std::string(in) +
+            std::string(response.substr(i + step < response.size() ? i + step : response.size()));
         return out;
       }
     }
@@ -79,8 +81,10 @@ TEST_CASE("Connection: close and HTTP/1.0 turn keep-alive off") {
 
 TEST_CASE("error statuses are parsed, 1xx interim responses skipped") {
   HttpResponseDecoder d;
-  Decoded out = decode(d, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n"
-                          "Content-Length: 4\r\n\r\nbusy", 5);
+  Decoded out = decode(d,
+                       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n"
+                       "Content-Length: 4\r\n\r\nbusy",
+                       5);
   CHECK(out.head);
   CHECK(d.status() == 503);
   CHECK(out.body == "busy");
@@ -94,10 +98,11 @@ TEST_CASE("LF-only heads are accepted") {
 }
 
 TEST_CASE("malformed responses are errors") {
-  for (std::string r : {std::string("SSH-2.0-OpenSSH\r\n\r\n"), std::string("HTTP/1.1 2x0 OK\r\n\r\n"),
-                        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
-                        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX"),
-                        std::string("HTTP/1.1 200 OK\r\nbad header line\r\n\r\n")}) {
+  for (std::string r :
+       {std::string("SSH-2.0-OpenSSH\r\n\r\n"), std::string("HTTP/1.1 2x0 OK\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX"),
+        std::string("HTTP/1.1 200 OK\r\nbad header line\r\n\r\n")}) {
     HttpResponseDecoder d;
     CHECK(decode(d, r, 3).error);
   }

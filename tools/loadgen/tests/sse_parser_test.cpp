@@ -18,8 +18,8 @@ struct Seen {
 };
 
 std::ostream& operator<<(std::ostream& os, const Seen& s) {
-  return os << "{id=" << s.id << " type=" << s.type << " data=" << s.data << " bytes=" << s.data_bytes
-            << "}";
+  return os << "{id=" << s.id << " type=" << s.type << " data=" << s.data
+            << " bytes=" << s.data_bytes << "}";
 }
 
 // Feeds `text` in pieces of `step` bytes (0: all at once).
@@ -70,7 +70,8 @@ std::vector<Seen> through_http(std::string_view response, size_t step, bool* end
       }
       if (piece.kind == HttpResponseDecoder::Piece::kBody) {
         sse.feed(piece.body, [&](const SseEvent& e) {
-          out.push_back({std::string(e.id), std::string(e.type), std::string(e.data), e.data_bytes});
+          out.push_back(
+              {std::string(e.id), std::string(e.type), std::string(e.data), e.data_bytes});
         });
       }
     }
