@@ -10,6 +10,7 @@ namespace {
 
 std::vector<std::string> token_texts(const std::vector<PublisherToken>& tokens) {
   std::vector<std::string> out;
+  out.reserve(tokens.size());
   for (const auto& t : tokens) out.push_back(t.token);
   return out;
 }

@@ -16,7 +16,7 @@ namespace loadgen {
 
 namespace {
 
-constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 constexpr size_t kKeepErrorBody = 200;
 
 enum class ConnState : uint8_t { kIdle, kSending, kAwaiting, kClosed };

@@ -129,7 +129,7 @@ int publish_command(std::span<char* const> args) {
     o.topic_count = a.integer("topic-count", 1, 1, UINT32_MAX);
     o.events = a.integer("events", 1000, 0, UINT64_MAX / 2);
     o.rate = a.number("rate", 0, 0, 1e9);
-    o.size = static_cast<size_t>(a.integer("size", 128, 0, 64 * 1024 * 1024));
+    o.size = static_cast<size_t>(a.integer("size", 128, 0, 64LL * 1024 * 1024));
     o.random_topics = a.has("random-topics");
     o.seed = a.integer("seed", 1, 0, UINT64_MAX);
     o.http_connections = static_cast<uint32_t>(a.integer("http-connections", 4, 1, 1000));
@@ -155,7 +155,7 @@ int publish_command(std::span<char* const> args) {
   std::string json = report(o, s) + "\n";
   std::fputs(json.c_str(), stdout);
   std::fflush(stdout);
-  bool clean = s.ok == o.events && s.errors == 0 && !s.error_samples.size();
+  bool clean = s.ok == o.events && s.errors == 0 && s.error_samples.empty();
   return clean ? 0 : 1;
 }
 

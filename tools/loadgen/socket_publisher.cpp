@@ -18,8 +18,8 @@ namespace loadgen {
 namespace {
 // One write of this size carries hundreds of events: few syscalls, and the stamps in a batch
 // are at most one batch-building apart from the moment it is written.
-constexpr size_t kBatchBytes = 64 * 1024;
-constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kBatchBytes = size_t{64} * 1024;
+constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 }  // namespace
 
 SocketPublisher::SocketPublisher(PublishOptions options)

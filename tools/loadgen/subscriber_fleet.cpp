@@ -20,7 +20,7 @@ namespace loadgen {
 
 namespace {
 
-constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 // Attempts started per launcher wakeup, so opening connections never starves the streams
 // already open of loop turns.
 constexpr uint32_t kLaunchBatch = 256;
