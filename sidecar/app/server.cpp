@@ -195,6 +195,14 @@ std::string Server::server_metrics() const {
       std::to_string(workers_.size()) + "\n";
   out += "# HELP sse_draining 1 while shutting down.\n# TYPE sse_draining gauge\nsse_draining " +
          std::to_string(draining_ ? 1 : 0) + "\n";
+  // How evenly the workers share the connections: they compete to accept on one socket.
+  out +=
+      "# HELP sse_worker_connections Open connections per stream worker.\n"
+      "# TYPE sse_worker_connections gauge\n";
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    out += "sse_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
+           std::to_string(workers_[i]->connections()) + "\n";
+  }
   return out;
 }
 

@@ -37,7 +37,7 @@ class MetricsTest(SidecarTestCase):
         # Every sample line is "name[{labels}] value".
         for line in text.splitlines():
             if line and not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[a-z_]+"\})? \d+$')
+                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[a-z0-9_]+"\})? \d+$')
         # A fresh sidecar starts at zero.
         for key in ("sse_connections_open", "sse_events_published_total",
                     "sse_events_delivered_total", "sse_bytes_sent_total",
@@ -50,6 +50,9 @@ class MetricsTest(SidecarTestCase):
         b = self.stream(sc, ["public.m", "public.n"])
         m0 = sc.metrics()
         self.assertEqual(m0["sse_connections_open"], 2)
+        # The harness runs two workers; every open connection is on exactly one of them.
+        per_worker = [m0['sse_worker_connections{worker="%d"}' % w] for w in (0, 1)]
+        self.assertEqual(sum(per_worker), 2)
         self.assertGreater(m0["sse_bytes_sent_total"], 0)  # response heads and retry:
 
         pub = self.publisher(sc)
