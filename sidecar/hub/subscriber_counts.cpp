@@ -21,13 +21,13 @@ void SubscriberCounts::adjust(const std::vector<TopicPattern>& patterns, long de
 
 std::size_t SubscriberCounts::streams_on(std::string_view topic) const {
   std::size_t total = 0;
-  if (auto it = exact_.find(std::string(topic)); it != exact_.end()) total += it->second;
+  if (auto it = exact_.find(topic); it != exact_.end()) total += it->second;
   if (wildcard_.empty()) return total;
   // Every wildcard stem that matches is a prefix of the topic ending at a '.' (or "" for "*").
   for (std::size_t i = 0; i <= topic.size(); ++i) {
     if (i != 0 && topic[i - 1] != '.') continue;
     if (i == topic.size()) break;
-    if (auto it = wildcard_.find(std::string(topic.substr(0, i))); it != wildcard_.end()) {
+    if (auto it = wildcard_.find(topic.substr(0, i)); it != wildcard_.end()) {
       total += it->second;
     }
   }

@@ -7,9 +7,9 @@
 
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "sidecar/core/string_map.hpp"
 #include "sidecar/core/topic.hpp"
 
 namespace sidecar {
@@ -26,8 +26,8 @@ class SubscriberCounts {
   void adjust(const std::vector<TopicPattern>& patterns, long delta);
 
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::size_t> exact_;
-  std::unordered_map<std::string, std::size_t> wildcard_;  // by stem ("a.b." for "a.b.*")
+  StringMap<std::size_t> exact_;
+  StringMap<std::size_t> wildcard_;  // by stem ("a.b." for "a.b.*")
 };
 
 }  // namespace sidecar

@@ -4,9 +4,9 @@
 
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "sidecar/core/string_map.hpp"
 #include "sidecar/core/topic.hpp"
 
 namespace sidecar {
@@ -29,12 +29,7 @@ class SubscriptionIndex {
   }
 
  private:
-  // Transparent hashing: fan-out looks topics up by string_view without building a string.
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Map = std::unordered_map<std::string, std::vector<StreamConn*>, Hash, std::equal_to<>>;
+  using Map = StringMap<std::vector<StreamConn*>>;
 
   template <typename Fn>
   static void visit(const Map& map, std::string_view key, Fn& fn) {
