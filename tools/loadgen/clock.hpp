@@ -1,6 +1,7 @@
-// The two clocks the load generator reads.
+// The two clocks the load generator reads, and the conversion libevent timers need.
 #pragma once
 
+#include <sys/time.h>
 #include <time.h>
 
 #include <cstdint>
@@ -20,6 +21,12 @@ inline int64_t monotonic_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Seconds as a libevent timer interval.
+inline timeval to_timeval(double seconds) {
+  auto whole = static_cast<time_t>(seconds);
+  return timeval{whole, static_cast<suseconds_t>((seconds - static_cast<double>(whole)) * 1e6)};
 }
 
 }  // namespace loadgen

@@ -13,15 +13,9 @@ namespace loadgen {
 namespace {
 
 constexpr size_t kMaxErrorSamples = 5;
-constexpr timeval kProgressInterval{1, 0};
 // Below this a pacing timer costs more wakeups than it buys precision: faster rates send the
 // events due at each tick together.
 constexpr double kMinTickSeconds = 100e-6;
-
-timeval to_timeval(double seconds) {
-  auto whole = static_cast<time_t>(seconds);
-  return timeval{whole, static_cast<suseconds_t>((seconds - static_cast<double>(whole)) * 1e6)};
-}
 
 }  // namespace
 
@@ -41,18 +35,11 @@ bool Publisher::run(std::string& error) {
     return false;
   }
   tick_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_tick, this));
-  progress_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_progress, this));
-  timeout_ev_.reset(evtimer_new(base_.get(), &on_timeout, this));
-  sigint_ev_.reset(evsignal_new(base_.get(), SIGINT, &on_signal, this));
-  sigterm_ev_.reset(evsignal_new(base_.get(), SIGTERM, &on_signal, this));
-  if (!tick_ev_ || !progress_ev_ || !timeout_ev_ || !sigint_ev_ || !sigterm_ev_) {
+  if (!tick_ev_) {
     error = "cannot create loop events";
     return false;
   }
-  if (!open(error)) return false;
-  event_add(sigint_ev_.get(), nullptr);
-  event_add(sigterm_ev_.get(), nullptr);
-  event_add(progress_ev_.get(), &kProgressInterval);
+  if (!control_.start(base_.get(), *this, error) || !open(error)) return false;
   if (options_.rate > 0) {
     timeval tick = to_timeval(std::max(1.0 / options_.rate, kMinTickSeconds));
     event_add(tick_ev_.get(), &tick);
@@ -89,8 +76,7 @@ void Publisher::note_sent() {
   stats_.last_send_mono = monotonic_ns();
   event_del(tick_ev_.get());
   if (stats_.ok + stats_.errors < options_.events) {
-    timeval tv = to_timeval(options_.timeout_s);
-    event_add(timeout_ev_.get(), &tv);
+    control_.arm_deadline(options_.timeout_s);
   }
 }
 
@@ -120,21 +106,13 @@ void Publisher::on_tick(evutil_socket_t, short, void* arg) {
   static_cast<Publisher*>(arg)->pump();
 }
 
-void Publisher::on_progress(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<Publisher*>(arg);
-  if (self->options_.progress) self->print_progress();
+void Publisher::on_progress() {
+  if (options_.progress) print_progress();
 }
 
-void Publisher::on_timeout(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<Publisher*>(arg);
-  self->stats_.timed_out = true;
-  self->stop();
-}
-
-void Publisher::on_signal(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<Publisher*>(arg);
-  self->stats_.interrupted = true;
-  self->stop();
+void Publisher::on_end(bool timed_out) {
+  (timed_out ? stats_.timed_out : stats_.interrupted) = true;
+  stop();
 }
 
 void Publisher::print_progress() {

@@ -15,6 +15,7 @@
 #include "sidecar/net/libevent.hpp"
 #include "tools/loadgen/http_url.hpp"
 #include "tools/loadgen/index_template.hpp"
+#include "tools/loadgen/run_control.hpp"
 #include "tools/loadgen/topic_picker.hpp"
 
 namespace loadgen {
@@ -52,7 +53,7 @@ struct PublishStats {
   bool interrupted = false;
 };
 
-class Publisher {
+class Publisher : private RunControl::Owner {
  public:
   explicit Publisher(PublishOptions options);
   virtual ~Publisher();
@@ -91,9 +92,8 @@ class Publisher {
 
  private:
   static void on_tick(evutil_socket_t, short, void* arg);
-  static void on_progress(evutil_socket_t, short, void* arg);
-  static void on_timeout(evutil_socket_t, short, void* arg);
-  static void on_signal(evutil_socket_t, short, void* arg);
+  void on_progress() override;
+  void on_end(bool timed_out) override;
   void print_progress();
 
   PublishOptions options_;
@@ -101,10 +101,7 @@ class Publisher {
   TopicPicker picker_;
   sidecar::EventBasePtr base_;
   sidecar::EventPtr tick_ev_;
-  sidecar::EventPtr progress_ev_;
-  sidecar::EventPtr timeout_ev_;
-  sidecar::EventPtr sigint_ev_;
-  sidecar::EventPtr sigterm_ev_;
+  RunControl control_;
   uint64_t last_progress_sent_ = 0;
   int64_t last_progress_mono_ = 0;
   bool stopping_ = false;

@@ -25,12 +25,6 @@ constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 // already open of loop turns.
 constexpr uint32_t kLaunchBatch = 256;
 constexpr timeval kLaunchInterval{0, 1000};
-constexpr timeval kProgressInterval{1, 0};
-
-timeval to_timeval(double seconds) {
-  auto whole = static_cast<time_t>(seconds);
-  return timeval{whole, static_cast<suseconds_t>((seconds - static_cast<double>(whole)) * 1e6)};
-}
 
 enum class ConnState : uint8_t { kIdle, kConnecting, kSending, kHead, kStreaming, kClosed };
 
@@ -80,17 +74,11 @@ bool SubscriberFleet::run(std::string& error) {
     return false;
   }
   launch_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_launch_tick, this));
-  progress_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_progress_tick, this));
-  timeout_ev_.reset(evtimer_new(base_.get(), &on_timeout, this));
-  sigint_ev_.reset(evsignal_new(base_.get(), SIGINT, &on_signal, this));
-  sigterm_ev_.reset(evsignal_new(base_.get(), SIGTERM, &on_signal, this));
-  if (!launch_ev_ || !progress_ev_ || !timeout_ev_ || !sigint_ev_ || !sigterm_ev_) {
+  if (!launch_ev_) {
     error = "cannot create loop events";
     return false;
   }
-  event_add(progress_ev_.get(), &kProgressInterval);
-  event_add(sigint_ev_.get(), nullptr);
-  event_add(sigterm_ev_.get(), nullptr);
+  if (!control_.start(base_.get(), *this, error)) return false;
 
   stats_.start_mono = monotonic_ns();
   stats_.start_realtime = realtime_ns();
@@ -360,10 +348,7 @@ void SubscriberFleet::ready() {
                    std::strerror(errno));
     }
   }
-  if (options_.timeout_s > 0) {
-    timeval tv = to_timeval(options_.timeout_s);
-    event_add(timeout_ev_.get(), &tv);
-  }
+  if (options_.timeout_s > 0) control_.arm_deadline(options_.timeout_s);
   maybe_finish();
 }
 
@@ -380,25 +365,16 @@ void SubscriberFleet::stop() {
   event_base_loopbreak(base_.get());
 }
 
-void SubscriberFleet::on_timeout(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<SubscriberFleet*>(arg);
-  self->stats_.timed_out = true;
-  self->stop();
-}
-
-void SubscriberFleet::on_signal(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<SubscriberFleet*>(arg);
-  self->stats_.interrupted = true;
-  self->stop();
+void SubscriberFleet::on_end(bool timed_out) {
+  (timed_out ? stats_.timed_out : stats_.interrupted) = true;
+  stop();
 }
 
 // ---- once a second ---------------------------------------------------------------------------
 
-void SubscriberFleet::on_progress_tick(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<SubscriberFleet*>(arg);
-  int64_t now = monotonic_ns();
-  if (!self->ready_) self->expire_slow_attempts(now);
-  if (self->options_.progress) self->print_progress();
+void SubscriberFleet::on_progress() {
+  if (!ready_) expire_slow_attempts(monotonic_ns());
+  if (options_.progress) print_progress();
 }
 
 void SubscriberFleet::expire_slow_attempts(int64_t now_mono) {

@@ -23,6 +23,7 @@
 #include "tools/loadgen/http_url.hpp"
 #include "tools/loadgen/index_template.hpp"
 #include "tools/loadgen/latency_sampler.hpp"
+#include "tools/loadgen/run_control.hpp"
 
 namespace loadgen {
 
@@ -75,7 +76,7 @@ struct SubscribeStats {
   LatencySampler samples;
 };
 
-class SubscriberFleet {
+class SubscriberFleet final : private RunControl::Owner {
  public:
   explicit SubscriberFleet(SubscribeOptions options);
   ~SubscriberFleet();
@@ -92,9 +93,8 @@ class SubscriberFleet {
 
   static void on_io(evutil_socket_t fd, short what, void* arg);
   static void on_launch_tick(evutil_socket_t, short, void* arg);
-  static void on_progress_tick(evutil_socket_t, short, void* arg);
-  static void on_timeout(evutil_socket_t, short, void* arg);
-  static void on_signal(evutil_socket_t, short, void* arg);
+  void on_progress() override;
+  void on_end(bool timed_out) override;
 
   void launch_due();
   void launch(Connection& c);
@@ -127,10 +127,7 @@ class SubscriberFleet {
   sidecar::EventBasePtr base_;
   std::unique_ptr<Connection[]> conns_;
   sidecar::EventPtr launch_ev_;
-  sidecar::EventPtr progress_ev_;
-  sidecar::EventPtr timeout_ev_;
-  sidecar::EventPtr sigint_ev_;
-  sidecar::EventPtr sigterm_ev_;
+  RunControl control_;
   Histogram interval_latency_;  // since the last progress line
   uint64_t launched_ = 0;
   uint64_t attempts_finished_ = 0;
