@@ -54,7 +54,7 @@ test('a session cookie sent withCredentials is checked by the app through delega
   const inbox = sc.eventsUrl('user.alice.inbox');
   await h.openStream(page, 'inbox', inbox, { withCredentials: true });
   await h.waitOpen(page, 'inbox');
-  const opened = await net.waitFor(inbox);
+  const opened = await net.waitFor(h.exactly(inbox));
   assert.match(opened.requestHeaders.cookie, /(^|; )session=s-alice(;|$)/);
   assert.equal(opened.responseHeaders['access-control-allow-origin'], app.origin);
   assert.equal(opened.responseHeaders['access-control-allow-credentials'], 'true');
@@ -73,7 +73,7 @@ test('a session cookie sent withCredentials is checked by the app through delega
   // so does the sidecar.
   const anonymous = sc.eventsUrl(['user.alice.inbox', 'chat.lobby']);
   await h.openStream(page, 'anonymous', anonymous);
-  const refusedAnonymous = await net.waitFor(anonymous);
+  const refusedAnonymous = await net.waitFor(h.exactly(anonymous));
   assert.equal(refusedAnonymous.requestHeaders.cookie, undefined);
   assert.equal(refusedAnonymous.status, 401);
   assert.equal((await h.waitClosed(page, 'anonymous')).opens, 0);
@@ -83,7 +83,7 @@ test('a session cookie sent withCredentials is checked by the app through delega
   // With the cookie, but for a topic the app did not grant: 403.
   const other = sc.eventsUrl('user.bob.inbox');
   await h.openStream(page, 'other', other, { withCredentials: true });
-  const refusedOther = await net.waitFor(other);
+  const refusedOther = await net.waitFor(h.exactly(other));
   assert.equal(refusedOther.status, 403);
   assert.equal((await h.waitClosed(page, 'other')).opens, 0);
 
@@ -135,7 +135,7 @@ test('tokens in access_token: a static token and a JWT, each for its topics only
   };
   for (const [name, { url, events }] of Object.entries(streams)) await h.openStream(page, name, url, { events });
   for (const [name, { url, status }] of Object.entries(streams)) {
-    assert.equal((await net.waitFor(url)).status, status, `${name}: HTTP status`);
+    assert.equal((await net.waitFor(h.exactly(url))).status, status, `${name}: HTTP status`);
     if (status === 200) await h.waitOpen(page, name);
     else assert.equal((await h.waitClosed(page, name)).opens, 0, `${name}: EventSource gave up`);
   }

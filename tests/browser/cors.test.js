@@ -25,7 +25,7 @@ test('a listed origin streams, any other origin is refused', h.withScope(async (
   const url = sc.eventsUrl('public.cors');
   await h.openStream(good, 's', url);
   await h.waitOpen(good, 's');
-  const accepted = await goodNet.waitFor(url);
+  const accepted = await goodNet.waitFor(h.exactly(url));
   assert.equal(accepted.requestHeaders.origin, allowed.origin);
   assert.equal(accepted.status, 200);
   assert.equal(accepted.responseHeaders['access-control-allow-origin'], allowed.origin);
@@ -33,7 +33,7 @@ test('a listed origin streams, any other origin is refused', h.withScope(async (
 
   const refusedBefore = await sc.metric(REFUSED);
   await h.openStream(bad, 's', url);
-  const refusal = await badNet.waitFor(url);
+  const refusal = await badNet.waitFor(h.exactly(url));
   assert.equal(refusal.requestHeaders.origin, other.origin);
   assert.equal(refusal.status, 403, 'the sidecar answers 403 to the other origin');
   assert.equal(refusal.responseHeaders['access-control-allow-origin'], undefined);
@@ -62,7 +62,7 @@ test('a wildcard origin list serves any page, without credentials', h.withScope(
   const anonUrl = sc.eventsUrl('public.star');
   await h.openStream(page, 'anon', anonUrl);
   await h.waitOpen(page, 'anon');
-  assert.equal((await net.waitFor(anonUrl)).responseHeaders['access-control-allow-origin'], '*');
+  assert.equal((await net.waitFor(h.exactly(anonUrl))).responseHeaders['access-control-allow-origin'], '*');
 
   // With credentials the browser needs the exact origin and Allow-Credentials: an origin
   // allowed only by "*" never gets them, so the browser refuses the stream.
@@ -70,7 +70,7 @@ test('a wildcard origin list serves any page, without credentials', h.withScope(
   await h.openStream(page, 'creds', credsUrl, { withCredentials: true });
   const state = await h.waitClosed(page, 'creds');
   assert.equal(state.opens, 0);
-  const answer = await net.waitFor(credsUrl);
+  const answer = await net.waitFor(h.exactly(credsUrl));
   assert.notEqual(answer.responseHeaders['access-control-allow-credentials'], 'true');
   assert.notEqual(answer.responseHeaders['access-control-allow-origin'], pages.origin);
 

@@ -49,9 +49,11 @@
  *   waitClosed(page, name)               until EventSource gave up (readyState CLOSED)
  *   streamState(page, name)              sse.get(name) now
  *   watchNetwork(page) -> {entries(match), waitFor(match, pred)}   HTTP exchanges as
- *       the network stack saw them: {url, requestHeaders, status, responseHeaders, failure},
+ *       the network stack saw them: {url, requestHeaders, status, responseHeaders, finished
+ *       (the response ended cleanly), failure (why it did not)},
  *       including responses the browser blocked (CORS) and headers it added (Cookie,
- *       Last-Event-ID); match is an exact URL, a RegExp or a function of the URL
+ *       Last-Event-ID); match is a URL prefix, a RegExp or a function of the URL
+ *   exactly(url) -> a match for that one URL (a stream URL is often a prefix of another)
  *
  * Test scaffolding
  *   withScope(async (t, scope) => {...}) -> a node:test test function. The scope creates what
@@ -624,12 +626,20 @@ async function waitOpen(page, name, { opens = 1, timeoutMs = DEFAULT_TIMEOUT_MS 
   await page.waitForFunction(([n, k]) => (window.sse.get(n)?.opens ?? 0) >= k, [name, opens], { timeout: timeoutMs, polling: 20 });
 }
 
+/** A stream's record, shortened for an error message. */
+function summarize(state) {
+  if (!state) return 'no such stream';
+  const { events, ...rest } = state;
+  const shown = events.length <= 6 ? events : [...events.slice(0, 3), '…', ...events.slice(-3)];
+  return JSON.stringify({ ...rest, count: events.length, events: shown });
+}
+
 async function waitEvents(page, name, count, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   try {
     await page.waitForFunction(([n, k]) => (window.sse.get(n)?.events.length ?? 0) >= k, [name, count], { timeout: timeoutMs, polling: 20 });
   } catch (err) {
     const state = await streamState(page, name);
-    throw new Error(`stream ${name}: ${state?.events.length ?? 0} of ${count} events after ${timeoutMs} ms; state ${JSON.stringify(state)}`);
+    throw new Error(`stream ${name}: ${state?.events.length ?? 0} of ${count} events after ${timeoutMs} ms: ${summarize(state)}`);
   }
   return (await streamState(page, name)).events;
 }
@@ -645,7 +655,7 @@ async function watchNetwork(page) {
   const cdp = await page.context().newCDPSession(page);
   const byId = new Map();
   const entry = (id) => {
-    if (!byId.has(id)) byId.set(id, { url: '', requestHeaders: {}, status: 0, responseHeaders: {}, failure: null });
+    if (!byId.has(id)) byId.set(id, { url: '', requestHeaders: {}, status: 0, responseHeaders: {}, finished: false, failure: null });
     return byId.get(id);
   };
   const lower = (headers) => Object.fromEntries(Object.entries(headers || {}).map(([k, v]) => [k.toLowerCase(), v]));
@@ -663,13 +673,16 @@ async function watchNetwork(page) {
     rec.status = e.statusCode;
     rec.responseHeaders = lower(e.headers);
   });
+  cdp.on('Network.loadingFinished', (e) => {
+    entry(e.requestId).finished = true;
+  });
   cdp.on('Network.loadingFailed', (e) => {
     entry(e.requestId).failure = e.corsErrorStatus?.corsError || e.blockedReason || e.errorText;
   });
   await cdp.send('Network.enable');
-  // A string matches one URL exactly; a RegExp or a function (url => boolean) matches many.
+  // A string is a URL prefix; a RegExp or a function (url => boolean) decides by itself.
   const matches = (match, url) =>
-    typeof match === 'string' ? url === match : match instanceof RegExp ? match.test(url) : match(url);
+    typeof match === 'string' ? url.startsWith(match) : match instanceof RegExp ? match.test(url) : match(url);
   const entries = (match = () => true) => [...byId.values()].filter((rec) => rec.url && matches(match, rec.url));
   return {
     entries,
@@ -678,6 +691,10 @@ async function watchNetwork(page) {
       return waitFor(() => entries(match).find(pred), { timeoutMs, message: `a response from ${match}` });
     },
   };
+}
+
+function exactly(url) {
+  return (candidate) => candidate === url;
 }
 
 async function waitClosed(page, name, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
@@ -830,6 +847,7 @@ module.exports = {
   waitEvents,
   waitClosed,
   watchNetwork,
+  exactly,
   hs256Jwt,
   withScope,
   Scope,

@@ -1,0 +1,127 @@
+'use strict';
+// Presence: the sidecar publishes sidecar.join / sidecar.leave on presence.{topic} when a
+// subject's first stream on a tracked topic opens and its last one closes, and answers
+// GET /presence on the admin listener. A chat page keeps its "online" list from those events.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+
+const TOKENS = {
+  alice: 'alice-stream-token-0123456789',
+  bob: 'bob-stream-token-0123456789',
+};
+
+// The chat page: one stream on the room and its presence topic; the list of others online is
+// the page's own DOM, updated from the events as an application would.
+const LOBBY_SCRIPT = `
+window.joinLobby = (url, me) => {
+  const online = new Set();
+  const list = document.getElementById('online');
+  window.presenceEvents = [];
+  const render = () => {
+    list.replaceChildren(...[...online].sort().map((name) => {
+      const li = document.createElement('li');
+      li.textContent = name;
+      return li;
+    }));
+  };
+  const es = new EventSource(url);
+  const update = (e) => {
+    const data = JSON.parse(e.data);
+    window.presenceEvents.push({ type: e.type, data });
+    if (data.subject === me) return;
+    if (e.type === 'sidecar.join') online.add(data.subject);
+    else online.delete(data.subject);
+    render();
+  };
+  es.addEventListener('sidecar.join', update);
+  es.addEventListener('sidecar.leave', update);
+  es.onopen = () => { document.body.dataset.connected = 'yes'; };
+};
+`;
+
+const LOBBY_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>lobby</title><script>${LOBBY_SCRIPT}</script></head>
+<body><h1>chat.lobby</h1><ul id="online"></ul></body></html>
+`;
+
+const onlineList = (page) => page.$$eval('#online li', (items) => items.map((li) => li.textContent));
+
+async function waitOnline(page, expected) {
+  try {
+    await page.waitForFunction(
+      (want) => JSON.stringify([...document.querySelectorAll('#online li')].map((li) => li.textContent)) === want,
+      JSON.stringify(expected),
+      { timeout: 10000, polling: 20 },
+    );
+  } catch {
+    assert.deepEqual(await onlineList(page), expected, 'the online list');
+  }
+}
+
+async function waitPresence(sc, topic, subjects) {
+  await h.waitFor(async () => {
+    const answer = await sc.presence(topic);
+    return JSON.stringify(answer.subjects) === JSON.stringify(subjects);
+  }, { message: `GET /presence to list ${JSON.stringify(subjects)}` });
+  assert.deepEqual(await sc.presence(topic), { topic, subjects });
+}
+
+test('the online list follows a second page joining and leaving', h.withScope(async (t, scope) => {
+  const pages = await scope.pageServer({ '/lobby.html': LOBBY_PAGE });
+  const config = {
+    access: {
+      public_topics: [],
+      tokens: Object.entries(TOKENS).map(([subject, token]) => ({ token, subject, topics: ['chat.*', 'presence.chat.*'] })),
+    },
+    cors: { allow_origins: [pages.origin] },
+    presence: { rules: [{ topics: ['chat.*'], event_topic: 'presence.{topic}', webhook: false }] },
+  };
+  if (await h.daemonLacks(t, config, 'presence')) return;
+  const sc = await scope.sidecar(config);
+  const closedByClient = 'sse_connections_closed_total{reason="client"}';
+
+  // Alice's chat page.
+  const alice = await scope.page();
+  await alice.goto(pages.url('/lobby.html'));
+  await alice.evaluate(([url, me]) => window.joinLobby(url, me),
+    [sc.eventsUrl(['chat.lobby', 'presence.chat.lobby'], { access_token: TOKENS.alice }), 'alice']);
+  await alice.waitForFunction(() => document.body.dataset.connected === 'yes', null, { timeout: 10000 });
+  await waitPresence(sc, 'chat.lobby', ['alice']);
+  assert.deepEqual(await onlineList(alice), []);
+
+  // Bob opens the room in two tabs of his own browser: one join, while either is open.
+  const bobContext = await scope.context();
+  const bobTabs = [await scope.page(bobContext), await scope.page(bobContext)];
+  for (const tab of bobTabs) {
+    await tab.goto(pages.url());
+    await h.openStream(tab, 'chat', sc.eventsUrl('chat.lobby', { access_token: TOKENS.bob }));
+    await h.waitOpen(tab, 'chat');
+  }
+  await waitOnline(alice, ['bob']);
+  await waitPresence(sc, 'chat.lobby', ['alice', 'bob']);
+
+  // A chat message still reaches everyone in the room.
+  const message = await sc.publish({ topic: 'chat.lobby', event: 'chat', data: 'hello room' });
+  assert.equal(message.subscribers, 3);
+
+  // Bob closes one tab: he is still online.
+  const closedBefore = await sc.metric(closedByClient);
+  await bobTabs[0].close();
+  await h.waitFor(async () => (await sc.metric(closedByClient)) > closedBefore, { message: 'the sidecar to see the tab close' });
+  assert.deepEqual((await sc.presence('chat.lobby')).subjects, ['alice', 'bob']);
+
+  // And the other: he leaves.
+  await bobTabs[1].close();
+  await waitOnline(alice, []);
+  await waitPresence(sc, 'chat.lobby', ['alice']);
+
+  // Exactly one join and one leave for bob, in that shape and order (alice's own join may
+  // precede them, depending on whether her stream was subscribed when it was published).
+  const events = (await alice.evaluate(() => window.presenceEvents)).filter((e) => e.data.subject === 'bob');
+  assert.deepEqual(events, [
+    { type: 'sidecar.join', data: { topic: 'chat.lobby', subject: 'bob' } },
+    { type: 'sidecar.leave', data: { topic: 'chat.lobby', subject: 'bob' } },
+  ]);
+}));
