@@ -3,6 +3,8 @@
 #include <event2/keyvalq_struct.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 #include <sys/queue.h>
 
@@ -101,8 +103,10 @@ void AdminServer::handle(evhttp_request* req) {
     if (extra_metrics_) text += extra_metrics_();
     return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
   }
+  if (path == "/presence" && get) return presence(req);
   bool publish_path = path == "/publish" || path.starts_with("/publish/");
-  bool known = publish_path || path == "/healthz" || path == "/readyz" || path == "/metrics";
+  bool known = publish_path || path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+               path == "/presence";
   if (!known) return reply(req, 404, "not found\n");
   if (publish_path != post) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", post ? "GET" : "POST");
@@ -110,7 +114,7 @@ void AdminServer::handle(evhttp_request* req) {
   }
   if (draining_) return reply_json(req, 503, publish_error_reply("server is shutting down", {}));
   std::string body = body_of(req);
-  auto publisher = authenticate(req, body);
+  auto publisher = authenticate(req, "POST", body);
   if (!publisher) return;
   if (path == "/publish") return publish_json(req, *publisher, body);
   // The topic is one path segment after /publish/; percent-decoding keeps it exact.
@@ -121,7 +125,45 @@ void AdminServer::handle(evhttp_request* req) {
   publish_raw(req, *publisher, topic, std::move(body));
 }
 
-std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, const std::string& body) {
+void AdminServer::presence(evhttp_request* req) {
+  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+  evkeyvalq params;
+  TAILQ_INIT(&params);
+  std::string topic;
+  if (query && evhttp_parse_query_str(query, &params) == 0) {
+    if (const char* t = evhttp_find_header(&params, "topic")) topic = t;
+  }
+  evhttp_clear_headers(&params);
+  if (auto error = topic_error(topic); !error.empty()) {
+    return reply_json(req, 400, publish_error_reply("GET /presence?topic=T needs a topic: " + error, {}));
+  }
+  // Who is online is the app's data: with publisher credentials configured, one that may
+  // publish to the topic is required; without, the listener is as open as /metrics.
+  if (publishers_.http_enabled()) {
+    auto publisher = authenticate(req, "GET", "");
+    if (!publisher) return;
+    if (PublishCheck check = PublisherAccess::allows(*publisher, topic); !check.ok()) {
+      metrics_.count_ingest_error(IngestError::kForbidden);
+      return reply_json(req, check.status, publish_error_reply(check.error, {}));
+    }
+  }
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  w.StartObject();
+  w.Key("topic");
+  w.String(topic.data(), static_cast<rapidjson::SizeType>(topic.size()));
+  w.Key("subjects");
+  w.StartArray();
+  for (const auto& subject : hub_.presence().subjects(topic)) {
+    w.String(subject.data(), static_cast<rapidjson::SizeType>(subject.size()));
+  }
+  w.EndArray();
+  w.EndObject();
+  reply_json(req, 200, json.GetString());
+}
+
+std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, std::string_view method,
+                                                   const std::string& body) {
   evkeyvalq* in = evhttp_request_get_input_headers(req);
   auto header = [in](const char* name) {
     const char* v = evhttp_find_header(in, name);
@@ -132,7 +174,7 @@ std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, const st
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   auto publisher = publishers_.authenticate_http(
-      header("Authorization"), header("X-Sidecar-Timestamp"), header("X-Sidecar-Signature"), "POST",
+      header("Authorization"), header("X-Sidecar-Timestamp"), header("X-Sidecar-Signature"), method,
       evhttp_request_get_uri(req), body, now, refusal);
   if (!publisher) {
     metrics_.count_ingest_error(refusal.status == 403 ? IngestError::kForbidden

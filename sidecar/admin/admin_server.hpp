@@ -1,5 +1,5 @@
 // The admin listener: HTTP publishing (POST /publish, POST /publish/{topic}), health
-// (/healthz, /readyz) and Prometheus metrics (/metrics). Request/response only, on the hub's
+// (/healthz, /readyz), Prometheus metrics (/metrics) and who is online (GET /presence?topic=T). Request/response only, on the hub's
 // loop, so libevent's evhttp serves it; streams never come here.
 #pragma once
 
@@ -34,7 +34,9 @@ class AdminServer {
   void publish_json(evhttp_request* req, const Publisher& publisher, const std::string& body);
   void publish_raw(evhttp_request* req, const Publisher& publisher, std::string_view topic,
                    std::string body);
-  std::optional<Publisher> authenticate(evhttp_request* req, const std::string& body);
+  std::optional<Publisher> authenticate(evhttp_request* req, std::string_view method,
+                                        const std::string& body);
+  void presence(evhttp_request* req);
   void apply_limits();
   void count_refusal(const PublishCheck& check);
 

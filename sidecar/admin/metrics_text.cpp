@@ -65,6 +65,21 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   family(out, "sse_history_bytes", "gauge",
          "Bytes of events retained for resume (once per topic).");
   sample(out, "sse_history_bytes", history.bytes);
+  family(out, "sse_presence_changes_total", "counter",
+         "Presence changes: a subject's first stream on a tracked topic (join), its last (leave).");
+  sample(out, "sse_presence_changes_total", get(m.presence_joins), "action=\"join\"");
+  sample(out, "sse_presence_changes_total", get(m.presence_leaves), "action=\"leave\"");
+  family(out, "sse_presence_webhook_batches_total", "counter",
+         "Presence webhook requests, by result (failed attempts are retried with backoff).");
+  sample(out, "sse_presence_webhook_batches_total", get(m.presence_webhook_batches),
+         "result=\"ok\"");
+  sample(out, "sse_presence_webhook_batches_total", get(m.presence_webhook_failures),
+         "result=\"failed\"");
+  family(out, "sse_presence_webhook_dropped_total", "counter",
+         "Presence changes the webhook never received (retries spent or queue full).");
+  sample(out, "sse_presence_webhook_dropped_total", get(m.presence_webhook_dropped));
+  family(out, "sse_presence_webhook_queue", "gauge", "Presence changes waiting for the webhook.");
+  sample(out, "sse_presence_webhook_queue", get(m.presence_webhook_queued));
   return out;
 }
 

@@ -48,9 +48,10 @@ Server::~Server() {
   for (auto& w : workers_) {
     w->post([](Worker& worker) { worker.stop(); });
   }
-  workers_.clear();  // joins each thread
+  workers_.clear();  // joins each thread; no stream reports presence any more
   admin_.reset();
   ingest_.reset();
+  presence_.reset();
 }
 
 bool Server::start() {
@@ -59,6 +60,8 @@ bool Server::start() {
   hub_ = std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) {
     return std::make_unique<MemoryEngine>(epoch, cfg.history, sink);
   });
+
+  presence_ = std::make_unique<PresenceReporter>(base_.get(), *hub_, metrics_, cfg.presence);
 
   std::string error;
   sse_listener_ = listen_tcp(cfg.listen.sse, cfg.listen.backlog, error);
@@ -145,6 +148,7 @@ void Server::reload() {
   config_ = next;
   configure_logging(next->log);
   hub_->configure(next->history);
+  presence_->configure(next->presence);
   *publishers_ = PublisherAccess(*next);
   limits_->configure(next->limits);
   admin_->reconfigure(next);

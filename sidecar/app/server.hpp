@@ -12,6 +12,7 @@
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/ingest/socket_ingest.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/presence/presence_reporter.hpp"
 #include "sidecar/stream/worker.hpp"
 
 namespace sidecar {
@@ -42,6 +43,7 @@ class Server {
   Metrics metrics_;
   EventBasePtr base_;
   std::unique_ptr<Hub> hub_;
+  std::unique_ptr<PresenceReporter> presence_;
   std::unique_ptr<PublisherAccess> publishers_;
   std::unique_ptr<ConnectionLimits> limits_;
   UniqueFd sse_listener_;

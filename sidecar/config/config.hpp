@@ -69,6 +69,7 @@ struct StreamConfig {
   Millis heartbeat_interval{15000};
   Millis retry{3000};          // reconnect delay suggested to clients (`retry:`)
   bool allow_patterns = true;  // whether `topic=prefix.*` subscriptions are accepted
+  Millis max_duration{0};      // streams end after this long (clients resume); 0 = never
 };
 
 // A static subscriber token and what it grants.
@@ -126,9 +127,34 @@ struct CorsConfig {
   Millis max_age{600000};          // preflight cache time
 };
 
+// Which subscriptions are tracked for presence, and where their changes are reported.
+struct PresenceRule {
+  std::vector<std::string> topics;  // exact-topic subscriptions matching these are tracked
+  std::string event_topic;          // "{topic}" is replaced by the topic; "" = no events
+  bool webhook = false;             // also report the changes to presence.webhook.url
+};
+
+struct PresenceWebhookConfig {
+  std::string url;  // POSTed batches of changes; "" = none
+  std::string secret_file;
+  std::string secret;              // signs each batch (X-Sidecar-Signature); "" = unsigned
+  Millis timeout{5000};            // per attempt
+  Millis batch_delay{100};         // changes gathered before a batch leaves
+  std::size_t max_batch = 500;     // changes per request
+  std::size_t max_retries = 8;     // attempts after the first, with doubling backoff
+  Millis max_backoff{30000};       // longest wait between attempts
+  std::size_t max_queue = 100000;  // changes waiting; beyond, the oldest are dropped
+};
+
+struct PresenceConfig {
+  std::vector<PresenceRule> rules;  // first matching rule wins; empty = presence off
+  PresenceWebhookConfig webhook;
+};
+
 struct LogConfig {
   std::string level = "info";   // trace, debug, info, warn, error, off
   std::string format = "text";  // text or json
+  bool access = true;           // one line per stream when it ends
 };
 
 struct Config {
@@ -141,8 +167,10 @@ struct Config {
   StreamConfig stream;
   AccessConfig access;
   CorsConfig cors;
+  PresenceConfig presence;
   LogConfig log;
   Millis drain_timeout{5000};
+  std::string state_file;  // history and id sequence kept across restarts; "" = none
 };
 
 }  // namespace sidecar

@@ -280,6 +280,19 @@ std::string pattern_error(const std::string& text) {
   return error;
 }
 
+// An event topic template: "{topic}" stands for the tracked topic; with it replaced by a
+// sample topic the result must be a valid topic name.
+std::string presence_topic_error(const std::string& text) {
+  std::string sample = text;
+  for (auto at = sample.find("{topic}"); at != std::string::npos; at = sample.find("{topic}")) {
+    sample.replace(at, 7, "a.b");
+  }
+  if (auto error = topic_error(sample); !error.empty()) {
+    return "'" + text + "' is not a topic (\"{topic}\" may stand for the tracked topic): " + error;
+  }
+  return {};
+}
+
 std::string origin_error(const std::string& text) {
   if (text == "*") return {};
   std::string error;
@@ -399,6 +412,47 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
     }
   };
 
+  auto presence = [&](const YAML::Node& n) {
+    auto& p = c.presence;
+    auto rules = r.records<PresenceRule>(
+        p.rules, [&r](const YAML::Node& item, const std::string& path, PresenceRule& rule) {
+          r.section(item, path,
+                    {{"topics", r.list(rule.topics, pattern_error)},
+                     {"event_topic", r.string(rule.event_topic)},
+                     {"webhook", r.boolean(rule.webhook)}});
+          if (rule.topics.empty()) r.problem(item, "'" + path + "' needs topics");
+          if (rule.event_topic.empty() && !rule.webhook) {
+            r.problem(item, "'" + path + "' reports nowhere: set event_topic, webhook, or both");
+          }
+          if (!rule.event_topic.empty()) {
+            if (auto error = presence_topic_error(rule.event_topic); !error.empty()) {
+              r.problem(item, "'" + path + ".event_topic': " + error);
+            }
+          }
+        });
+    auto webhook = [&](const YAML::Node& w) {
+      auto& h = p.webhook;
+      r.section(w, "presence.webhook",
+                {{"url", r.string(h.url)},
+                 {"secret_file", r.file(h.secret_file, h.secret)},
+                 {"timeout", r.duration(h.timeout, Millis(10), Millis(60000))},
+                 {"batch_delay", r.duration(h.batch_delay, Millis(0), Millis(60000))},
+                 {"max_batch", r.number(h.max_batch, 1, 100000)},
+                 {"max_retries", r.number(h.max_retries, 0, 1000)},
+                 {"max_backoff", r.duration(h.max_backoff, Millis(100), Millis(3600000))},
+                 {"max_queue", r.number(h.max_queue, 1, 100000000)}});
+      if (!h.url.empty() && !h.url.starts_with("http://") && !h.url.starts_with("https://")) {
+        r.problem(w, "'presence.webhook.url' must be an http:// or https:// URL");
+      }
+    };
+    r.section(n, "presence", {{"rules", rules}, {"webhook", webhook}});
+    bool wants_webhook = std::any_of(p.rules.begin(), p.rules.end(),
+                                     [](const PresenceRule& rule) { return rule.webhook; });
+    if (wants_webhook && p.webhook.url.empty()) {
+      r.problem(n, "'presence.rules' report to the webhook but 'presence.webhook.url' is not set");
+    }
+  };
+
   r.section(
       root, "",
       {
@@ -463,7 +517,9 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
                        {{"heartbeat_interval",
                          r.duration(c.stream.heartbeat_interval, Millis(100), Millis(3600000))},
                         {"retry", r.duration(c.stream.retry, Millis(0), Millis(3600000))},
-                        {"allow_patterns", r.boolean(c.stream.allow_patterns)}});
+                        {"allow_patterns", r.boolean(c.stream.allow_patterns)},
+                        {"max_duration",
+                         r.duration(c.stream.max_duration, Millis(0), Millis(7LL * 86400000))}});
            }},
           {"access",
            [&](const YAML::Node& n) {
@@ -488,9 +544,12 @@ void read_root(Reader& r, const YAML::Node& root, Config& c) {
              r.section(n, "log",
                        {{"level",
                          r.choice(c.log.level, {"trace", "debug", "info", "warn", "error", "off"})},
-                        {"format", r.choice(c.log.format, {"text", "json"})}});
+                        {"format", r.choice(c.log.format, {"text", "json"})},
+                        {"access", r.boolean(c.log.access)}});
            }},
+          {"presence", presence},
           {"drain_timeout", r.duration(c.drain_timeout, Millis(0), Millis(600000))},
+          {"state_file", r.string(c.state_file)},
       });
 }
 

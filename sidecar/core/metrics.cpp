@@ -22,6 +22,8 @@ std::string_view to_string(CloseReason reason) {
       return "timeout";
     case CloseReason::kError:
       return "error";
+    case CloseReason::kMaxDuration:
+      return "max_duration";
     case CloseReason::kCount:
       break;
   }

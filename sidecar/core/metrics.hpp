@@ -22,6 +22,7 @@ enum class CloseReason : std::uint8_t {
   kExpired,   // its credentials expired
   kRevoked,   // a reload withdrew its access
   kError,     // socket error while writing
+  kMaxDuration,  // open for stream.max_duration; the client reconnects and resumes
   kCount
 };
 std::string_view to_string(CloseReason reason);
@@ -52,6 +53,12 @@ struct Metrics {
   Counter limited_ip_connections{0};       // refused: limits.max_connections_per_ip
   Counter limited_ip_rate{0};              // refused: limits.connect_rate_per_ip
   Counter limited_subject_connections{0};  // refused: limits.max_connections_per_subject
+  Counter presence_joins{0};
+  Counter presence_leaves{0};
+  Counter presence_webhook_batches{0};   // batches the webhook accepted (2xx)
+  Counter presence_webhook_failures{0};  // attempts that failed (each retry counts)
+  Counter presence_webhook_dropped{0};   // changes given up on (retries spent, queue full)
+  Counter presence_webhook_queued{0};    // changes waiting to be sent (a gauge)
 
   void count_close(CloseReason r) {
     closed[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);

@@ -98,13 +98,17 @@ std::optional<Publisher> PublisherAccess::authenticate_peer(std::uint32_t uid, s
   return Publisher{"uid:" + std::to_string(uid), socket_topics_};
 }
 
+PublishCheck PublisherAccess::allows(const Publisher& publisher, std::string_view topic) {
+  if (publisher.topics.empty()) return {};
+  bool allowed = std::any_of(publisher.topics.begin(), publisher.topics.end(),
+                             [&](const TopicPattern& p) { return p.matches(topic); });
+  if (allowed) return {};
+  return {403, "publisher may not use topic '" + std::string(topic) + "'", 0};
+}
+
 PublishCheck PublisherAccess::admit(const Publisher& publisher, const EventDraft& draft) {
-  if (!publisher.topics.empty()) {
-    for (const auto& topic : draft.topics) {
-      bool allowed = std::any_of(publisher.topics.begin(), publisher.topics.end(),
-                                 [&](const TopicPattern& p) { return p.matches(topic); });
-      if (!allowed) return {403, "publisher may not publish to topic '" + topic + "'", 0};
-    }
+  for (const auto& topic : draft.topics) {
+    if (PublishCheck check = allows(publisher, topic); !check.ok()) return check;
   }
   int retry_after = 0;
   if (!rate_.take(publisher.name, RateLimiter::Clock::now(), 1, retry_after)) {

@@ -43,6 +43,8 @@ class PublisherAccess {
   // Socket: whether a peer with these credentials may connect, and as whom.
   std::optional<Publisher> authenticate_peer(std::uint32_t uid, std::uint32_t gid,
                                              PublishCheck& refusal) const;
+  // Whether the publisher's topic restrictions let it use `topic` (403 if not).
+  static PublishCheck allows(const Publisher& publisher, std::string_view topic);
   // Topic restrictions and the rate limit, for one event.
   PublishCheck admit(const Publisher& publisher, const EventDraft& draft);
 

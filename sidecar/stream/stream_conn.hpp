@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sidecar/auth/access.hpp"
+#include "sidecar/core/metrics.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
@@ -47,13 +48,19 @@ struct StreamConn {
   bool ip_counted = false;       // counted in ConnectionLimits per IP
   bool subject_counted = false;  // counted in ConnectionLimits per subject
   std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
+  CloseReason close_reason = CloseReason::kClient;  // decided when its end is decided
+  std::chrono::steady_clock::time_point opened;     // when the stream started, for the log
+  std::uint64_t events_sent = 0;                    // events queued to it (live and replayed)
+  std::uint64_t bytes_sent = 0;                     // bytes written to its socket
   EventPtr read_event;
   EventPtr write_event;
   EventPtr deadline;  // request-head deadline; gone once the request is read
+  EventPtr lifetime;  // stream.max_duration
   EvBufferPtr out;
   std::string in;                        // request head bytes; released once parsed
   std::unique_ptr<HttpRequest> request;  // released once a decision is made
   std::vector<TopicPattern> topics;
+  std::vector<std::string> presence_topics;  // topics its subject is tracked on (presence)
   std::string peer;
   std::unique_ptr<Admission> admission;  // set while streaming
 };

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "sidecar/sse/sse_format.hpp"
 #include "sidecar/stream/stream_params.hpp"
@@ -62,6 +63,54 @@ std::string missed_frame(const Replay& replay, std::string_view last_event_id) {
   append_sse_event(frame, replay.newest.to_string(), "sidecar.missed", json.GetString(),
                    std::nullopt);
   return frame;
+}
+
+// Up to `spread` (a fraction) added at random, so that streams opened together (a connect storm
+// after a restart) do not all end or reconnect together.
+Millis spread_out(Millis base, double spread) {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  std::uniform_real_distribution<double> extra(0, spread);
+  return base + Millis(static_cast<Millis::rep>(static_cast<double>(base.count()) * extra(random)));
+}
+
+// `subject="…"` with quotes and control characters escaped: subjects come from credentials
+// (a JWT's "sub") and must not be able to forge fields in the access log.
+void append_quoted(std::string& out, std::string_view value) {
+  out += '"';
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      char esc[8];
+      std::snprintf(esc, sizeof(esc), "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      out += esc;
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+}
+
+// The access log line of a stream that ends; never holds a credential.
+std::string access_line(const StreamConn& c) {
+  const AccessDecision& d = c.admission->decision;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - c.opened)
+                .count();
+  std::string line = "stream ended peer=" + c.peer + " subject=";
+  append_quoted(line, d.subject);
+  line += " auth=";
+  line += to_string(d.method);
+  line += " topics=";
+  for (std::size_t i = 0; i < c.topics.size(); ++i) {
+    if (i) line += ',';
+    line += c.topics[i].text();
+  }
+  line += " duration_ms=" + std::to_string(ms) + " events=" + std::to_string(c.events_sent) +
+          " bytes=" + std::to_string(c.bytes_sent) + " reason=";
+  line += to_string(c.close_reason);
+  return line;
 }
 
 }  // namespace
@@ -185,6 +234,10 @@ void Worker::drain() {
   for (auto& [serial, conn] : conns_) all.push_back(conn.get());
   for (StreamConn* c : all) {
     if (c->state == StreamConn::State::kStreaming) {
+      // Reconnect hint, spread so the clients of a restarting server do not return at once.
+      Millis retry = spread_out(std::max(config_->stream.retry, Millis(500)), 1.0);
+      queue_copy(*c, "retry: " + std::to_string(retry.count()) + "\n\n");
+      if (c->state != StreamConn::State::kStreaming) continue;
       end_after_flush(*c, CloseReason::kDrain);
     } else if (c->state == StreamConn::State::kReading ||
                c->state == StreamConn::State::kDeciding) {
@@ -403,6 +456,12 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
                           const std::string& last_event_id) {
   c.request.reset();
   c.state = StreamConn::State::kStreaming;
+  c.opened = std::chrono::steady_clock::now();
+  if (config_->stream.max_duration.count() > 0) {
+    timeval tv = to_timeval(spread_out(config_->stream.max_duration, 0.1));
+    c.lifetime.reset(evtimer_new(base_.get(), &on_lifetime, &c));
+    event_add(c.lifetime.get(), &tv);
+  }
   std::string head = stream_head(c.chunked, admission->decision.cors_headers);
   if (auto expires = admission->decision.expires_at) {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -429,6 +488,10 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   index_by_topic_.add(&c, c.topics);
   hub_.subscribers().add(c.topics);
   c.subscribed = c.indexed = true;
+  const AccessDecision& who = c.admission->decision;
+  if (hub_.presence().enabled() && who.method != AccessMethod::kAnonymous && !who.subject.empty()) {
+    c.presence_topics = hub_.presence().join(who.subject, c.topics);
+  }
   if (last_event_id.empty()) {
     // Read after registering: anything newer reaches this worker's queue later and is sent.
     c.last_seq = hub_.engine().newest().seq;
@@ -491,6 +554,7 @@ void Worker::queue_event(StreamConn& c, const Event& event) {
   }
   c.last_seq = event.id().seq;
   ++delivered_;
+  ++c.events_sent;
   after_queue(c);
 }
 
@@ -534,6 +598,7 @@ void Worker::refuse(StreamConn& c, int status, std::string_view reason, const He
   std::string response = simple_response(status, reason, headers);
   evbuffer_add(c.out.get(), response.data(), response.size());
   metrics_.count_close(count_as);
+  c.close_reason = count_as;
   c.request.reset();
   c.state = StreamConn::State::kClosing;
   if (c.deadline) event_del(c.deadline.get());
@@ -549,11 +614,20 @@ void Worker::end_after_flush(StreamConn& c, CloseReason count_as) {
   }
   leave_topics(c);  // a closing stream receives nothing more
   c.state = StreamConn::State::kClosing;
+  c.close_reason = count_as;
   metrics_.count_close(count_as);
   if (!c.dirty) {
     c.dirty = true;
     dirty_.push_back(&c);
   }
+}
+
+void Worker::on_lifetime(evutil_socket_t, short, void* arg) {
+  auto& c = *static_cast<StreamConn*>(arg);
+  Worker& w = *c.worker;
+  if (c.state != StreamConn::State::kStreaming) return;
+  w.end_after_flush(c, CloseReason::kMaxDuration);
+  w.flush_dirty();
 }
 
 void Worker::on_expiry(evutil_socket_t, short, void* arg) {
@@ -610,6 +684,7 @@ void Worker::flush(StreamConn& c) {
     int n = evbuffer_write(out, c.fd.get());
     if (n > 0) {
       metrics_.bytes_sent.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      c.bytes_sent += static_cast<std::uint64_t>(n);
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -627,12 +702,17 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   if (c.state == StreamConn::State::kDead) return;
   leave_topics(c);
   // A closing connection was counted when its end was decided (refusal, drain).
-  if (c.state != StreamConn::State::kClosing) metrics_.count_close(reason);
+  if (c.state != StreamConn::State::kClosing) {
+    metrics_.count_close(reason);
+    c.close_reason = reason;
+  }
+  if (c.admission && config_->log.access) spdlog::info("{}", access_line(c));
   c.state = StreamConn::State::kDead;
   if (c.ip_counted) limits_.release_ip(c.peer);
   if (c.subject_counted) limits_.release_subject(c.admission->decision.subject);
   c.ip_counted = c.subject_counted = false;
   if (c.admission) c.admission->expiry.reset();
+  c.lifetime.reset();
   c.read_event.reset();
   c.write_event.reset();
   c.deadline.reset();
@@ -648,6 +728,10 @@ void Worker::leave_topics(StreamConn& c) {
   if (!c.subscribed) return;
   c.subscribed = false;
   hub_.subscribers().remove(c.topics);
+  if (!c.presence_topics.empty()) {
+    hub_.presence().leave(c.admission->decision.subject, c.presence_topics);
+    c.presence_topics.clear();
+  }
   // The index entry stays until the reap: this may run inside a fan-out that is iterating the
   // very list the connection sits in. Fan-out skips connections that are not streaming.
 }

@@ -75,6 +75,7 @@ class Worker final : public EventListener {
   void end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
                        CloseReason count_as);
   static void on_expiry(evutil_socket_t, short, void* conn);
+  static void on_lifetime(evutil_socket_t, short, void* conn);
   void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
   void deliver(const EventBatch& batch);
   void queue_event(StreamConn& c, const Event& event);

@@ -1,0 +1,53 @@
+#include "sidecar/presence/presence_reporter.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+namespace sidecar {
+
+PresenceReporter::PresenceReporter(event_base* base, Hub& hub, Metrics& metrics,
+                                   const PresenceConfig& config)
+    : hub_(hub),
+      metrics_(metrics),
+      webhook_(base, metrics, config.webhook),
+      wakeup_(base, [this] { report(); }) {
+  hub_.presence().configure(config);
+  hub_.presence().set_notify([this] { wakeup_.notify(); });
+}
+
+PresenceReporter::~PresenceReporter() {
+  hub_.presence().set_notify(nullptr);
+}
+
+void PresenceReporter::configure(const PresenceConfig& config) {
+  hub_.presence().configure(config);
+  webhook_.configure(config.webhook);
+}
+
+void PresenceReporter::report() {
+  for (const PresenceChange& change : hub_.presence().take()) {
+    bool join = change.action == PresenceChange::Action::kJoin;
+    (join ? metrics_.presence_joins : metrics_.presence_leaves)
+        .fetch_add(1, std::memory_order_relaxed);
+    if (change.webhook) webhook_.add(change);
+    if (change.event_topic.empty()) continue;
+    rapidjson::StringBuffer json;
+    rapidjson::Writer<rapidjson::StringBuffer> w(json);
+    w.StartObject();
+    w.Key("topic");
+    w.String(change.topic.data(), static_cast<rapidjson::SizeType>(change.topic.size()));
+    w.Key("subject");
+    w.String(change.subject.data(), static_cast<rapidjson::SizeType>(change.subject.size()));
+    w.EndObject();
+    EventDraft draft;
+    draft.topics.push_back(change.event_topic);
+    draft.name = join ? "sidecar.join" : "sidecar.leave";
+    draft.data = json.GetString();
+    hub_.publish(std::move(draft), [topic = change.event_topic](const PublishReply& reply) {
+      if (!reply.ok) spdlog::warn("presence event on '{}' not published: {}", topic, reply.error);
+    });
+  }
+}
+
+}  // namespace sidecar
