@@ -49,8 +49,9 @@ AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
       extra_metrics_(std::move(extra_metrics)),
       http_(evhttp_new(base)) {}
 
-bool AdminServer::listen(std::string& error) {
-  UniqueFd fd = listen_tcp(config_->listen.admin, config_->listen.backlog, error);
+bool AdminServer::listen(std::string& error, UniqueFd inherited) {
+  UniqueFd fd = inherited ? std::move(inherited)
+                          : listen_tcp(config_->listen.admin, config_->listen.backlog, error);
   if (!fd) return false;
   if (!evhttp_accept_socket_with_handle(http_.get(), fd.get())) {
     error = "cannot serve HTTP on " + config_->listen.admin;

@@ -24,7 +24,8 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  bool listen(std::string& error);
+  // Binds listen.admin, or serves `inherited` (socket activation) instead.
+  bool listen(std::string& error, UniqueFd inherited = {});
   void reconfigure(std::shared_ptr<const Config> config);
   void set_draining() { draining_ = true; }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "sidecar/app/logging.hpp"
+#include "sidecar/app/service_manager.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
 #include "sidecar/hub/memory_engine.hpp"
@@ -54,17 +55,76 @@ Server::~Server() {
   presence_.reset();
 }
 
+std::unique_ptr<SavedState> Server::restore_state() {
+  const std::string& path = config_->state_file;
+  if (path.empty()) return nullptr;
+  StateLoad load = read_state_file(path);
+  if (load.result == StateLoad::Result::kMissing) {
+    spdlog::info("no state file at {}; starting with empty history", path);
+    return nullptr;
+  }
+  if (load.result == StateLoad::Result::kRejected) {
+    std::string aside = path + ".bad-" + std::to_string(now_epoch_ms() / 1000);
+    if (::rename(path.c_str(), aside.c_str()) == 0) {
+      spdlog::error("state file {} not used: {}; moved to {}; starting with empty history", path,
+                    load.error, aside);
+    } else {
+      spdlog::error("state file {} not used: {}; cannot move it aside ({}); starting with empty "
+                    "history",
+                    path, load.error, std::strerror(errno));
+    }
+    return nullptr;
+  }
+  // Consumed: if this run ends without a graceful stop, the next must not reuse these ids.
+  if (::unlink(path.c_str()) != 0) {
+    spdlog::error("cannot remove the state file {} after reading it: {}; not using it", path,
+                  std::strerror(errno));
+    return nullptr;
+  }
+  auto state = std::make_unique<SavedState>(std::move(*load.state));
+  spdlog::info("restored {} event(s) from {}; ids continue after {}-{}",
+               state->history.events.size(), path, state->epoch, state->last_seq);
+  return state;
+}
+
+bool Server::save_state() {
+  const std::string& path = config_->state_file;
+  if (path.empty() || !hub_) return true;
+  auto state = hub_->engine().save();
+  if (!state) return true;
+  std::string error;
+  if (!write_state_file(path, *state, error)) {
+    spdlog::error("state not saved: {}; streams will be told they missed events", error);
+    return false;
+  }
+  spdlog::info("saved {} event(s) and ids up to {}-{} to {}", state->history.events.size(),
+               state->epoch, state->last_seq, path);
+  return true;
+}
+
 bool Server::start() {
   std::uint64_t epoch = now_epoch_ms();
   const Config& cfg = *config_;
+  std::unique_ptr<SavedState> restored = restore_state();
   hub_ = std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) {
-    return std::make_unique<MemoryEngine>(epoch, cfg.history, sink);
+    return std::make_unique<MemoryEngine>(epoch, cfg.history, sink, restored.get());
   });
+  restored.reset();
+  // Sockets handed over by the service manager stay open across restarts: connections wait in
+  // their backlog while no instance runs, instead of being refused.
+  auto inherited = service_manager::take_sockets();
+  auto take = [&inherited](const char* name) {
+    auto it = inherited.find(name);
+    if (it == inherited.end()) return UniqueFd();
+    spdlog::info("using the {} socket passed by the service manager", name);
+    return std::move(it->second);
+  };
 
   presence_ = std::make_unique<PresenceReporter>(base_.get(), *hub_, metrics_, cfg.presence);
 
   std::string error;
-  sse_listener_ = listen_tcp(cfg.listen.sse, cfg.listen.backlog, error);
+  sse_listener_ = take("sse");
+  if (!sse_listener_) sse_listener_ = listen_tcp(cfg.listen.sse, cfg.listen.backlog, error);
   if (!sse_listener_) {
     spdlog::error("{}", error);
     return false;
@@ -72,12 +132,12 @@ bool Server::start() {
   publishers_ = std::make_unique<PublisherAccess>(cfg);
   admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_, *publishers_,
                                          [this] { return server_metrics(); });
-  if (!admin_->listen(error)) {
+  if (!admin_->listen(error, take("admin"))) {
     spdlog::error("{}", error);
     return false;
   }
   ingest_ = std::make_unique<SocketIngest>(base_.get(), *hub_, metrics_, config_, *publishers_);
-  if (!ingest_->listen(error)) {
+  if (!ingest_->listen(error, take("publish"))) {
     spdlog::error("{}", error);
     return false;
   }
@@ -99,9 +159,17 @@ bool Server::start() {
   event_add(housekeeping_.get(), &kHousekeepingInterval);
   drain_check_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_drain_check, this));
 
+  if (auto interval = service_manager::watchdog_interval()) {
+    worker_rounds_ = std::make_unique<std::atomic<std::uint64_t>[]>(workers_.size());
+    watchdog_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_watchdog, this));
+    timeval tv = to_timeval(*interval);
+    event_add(watchdog_.get(), &tv);
+  }
+
   spdlog::info("sse-sidecar {} streaming on http://{}/events, admin on http://{}, {} worker(s)",
                SIDECAR_VERSION, cfg.listen.sse, cfg.listen.admin, count);
   if (!cfg.publish.socket.empty()) spdlog::info("publish socket {}", cfg.publish.socket);
+  service_manager::notify("READY=1\nSTATUS=streaming");
   return true;
 }
 
@@ -110,8 +178,25 @@ int Server::run() {
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });
   for (auto& w : workers_) w->join();
+  bool saved = save_state();
   spdlog::info("stopped");
-  return 0;
+  return saved ? 0 : 1;
+}
+
+void Server::on_watchdog(evutil_socket_t, short, void* self) {
+  auto* s = static_cast<Server*>(self);
+  for (std::size_t i = 0; i < s->workers_.size(); ++i) {
+    if (s->worker_rounds_[i].load() != s->watchdog_round_) {
+      spdlog::warn("stream worker {} has not answered; not feeding the watchdog", i);
+      return;
+    }
+  }
+  service_manager::notify("WATCHDOG=1");
+  std::uint64_t round = ++s->watchdog_round_;
+  for (std::size_t i = 0; i < s->workers_.size(); ++i) {
+    auto* slot = &s->worker_rounds_[i];
+    s->workers_[i]->post([slot, round](Worker&) { slot->store(round); });
+  }
 }
 
 void Server::on_signal(evutil_socket_t sig, short, void* self) {
@@ -130,6 +215,12 @@ void Server::on_housekeeping(evutil_socket_t, short, void* self) {
 }
 
 void Server::reload() {
+  service_manager::notify_reloading();
+  reload_config();
+  service_manager::notify("READY=1");
+}
+
+void Server::reload_config() {
   spdlog::info("reloading configuration from {}", config_path_);
   ConfigLoad load = load_config_file(config_path_);
   if (load.config) {
@@ -158,12 +249,13 @@ void Server::reload() {
 }
 
 void Server::begin_drain() {
+  service_manager::notify("STOPPING=1\nSTATUS=draining");
   draining_ = true;
   drain_deadline_ = std::chrono::steady_clock::now() + config_->drain_timeout;
   spdlog::info("draining: no new streams or publishes; closing {} stream(s) within {} ms",
                metrics_.connections_open.load(), config_->drain_timeout.count());
   admin_->set_draining();
-  ingest_->stop_accepting();
+  ingest_->drain();
   for (auto& w : workers_) {
     w->post([this](Worker& worker) {
       worker.drain();

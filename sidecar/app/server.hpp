@@ -31,9 +31,13 @@ class Server {
   static void on_signal(evutil_socket_t sig, short, void* self);
   static void on_housekeeping(evutil_socket_t, short, void* self);
   static void on_drain_check(evutil_socket_t, short, void* self);
+  static void on_watchdog(evutil_socket_t, short, void* self);
 
   bool start();
+  std::unique_ptr<SavedState> restore_state();
+  bool save_state();
   void reload();
+  void reload_config();
   void begin_drain();
   void check_drain();
   std::string server_metrics() const;
@@ -53,6 +57,11 @@ class Server {
   std::vector<EventPtr> signals_;
   EventPtr housekeeping_;
   EventPtr drain_check_;
+  EventPtr watchdog_;
+  // The watchdog is fed only while every worker loop answers: round r is posted to each, and
+  // the next ping waits until all have stored r.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> worker_rounds_;
+  std::uint64_t watchdog_round_ = 0;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::atomic<unsigned> workers_stopped_accepting_{0};

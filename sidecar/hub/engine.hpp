@@ -12,6 +12,7 @@
 #include "sidecar/core/event_draft.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/hub/history.hpp"
+#include "sidecar/hub/state_file.hpp"
 #include "sidecar/sse/event.hpp"
 
 namespace sidecar {
@@ -51,6 +52,9 @@ class Engine {
   virtual void expire() = 0;
   virtual void configure(const HistoryConfig& history) = 0;
   virtual HistoryStats stats() const = 0;
+  // Hub thread, at a graceful stop: what the next start needs to continue this run's ids and
+  // history. An engine that keeps them elsewhere (shared) has nothing to save.
+  virtual std::optional<SavedState> save() const { return std::nullopt; }
 };
 
 }  // namespace sidecar

@@ -102,6 +102,37 @@ Replay History::since(const std::vector<TopicPattern>& patterns, std::string_vie
   return replay;
 }
 
+HistorySnapshot History::snapshot() const {
+  std::lock_guard lock(mutex_);
+  HistorySnapshot out;
+  out.forgotten_seq = forgotten_seq_;
+  for (const auto& [name, topic] : topics_) {
+    if (topic.evicted_seq > 0) out.horizons.push_back({name, topic.evicted_seq});
+    out.events.insert(out.events.end(), topic.events.begin(), topic.events.end());
+  }
+  std::sort(out.events.begin(), out.events.end(),
+            [](const EventRef& a, const EventRef& b) { return a->id().seq < b->id().seq; });
+  out.events.erase(
+      std::unique(out.events.begin(), out.events.end(),
+                  [](const EventRef& a, const EventRef& b) { return a.get() == b.get(); }),
+      out.events.end());
+  return out;
+}
+
+void History::restore(const HistorySnapshot& snapshot) {
+  {
+    std::lock_guard lock(mutex_);
+    forgotten_seq_ = snapshot.forgotten_seq;
+    auto now = Clock::now();
+    for (const auto& h : snapshot.horizons) {
+      Topic& topic = topics_[h.topic];
+      topic.evicted_seq = h.evicted_seq;
+      topic.emptied_at = now;
+    }
+  }
+  for (const auto& event : snapshot.events) append(event);
+}
+
 HistoryStats History::stats() const {
   std::lock_guard lock(mutex_);
   return {topics_.size(), events_, bytes_};

@@ -33,6 +33,17 @@ struct HistoryStats {
   std::size_t bytes = 0;
 };
 
+// What a restart needs to resume exactly where this run stopped.
+struct HistorySnapshot {
+  struct Horizon {
+    std::string topic;
+    std::uint64_t evicted_seq = 0;  // events up to here are gone from this topic
+  };
+  std::vector<EventRef> events;   // each once, in id order
+  std::vector<Horizon> horizons;  // every remembered topic with events evicted
+  std::uint64_t forgotten_seq = 0;
+};
+
 class History {
  public:
   using Clock = Event::Clock;
@@ -49,6 +60,10 @@ class History {
   Replay since(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                std::uint64_t newest_seq) const;
   HistoryStats stats() const;
+
+  HistorySnapshot snapshot() const;
+  // REQUIRES: nothing appended yet. Events past the limits are trimmed as they are added.
+  void restore(const HistorySnapshot& snapshot);
 
  private:
   struct Topic {

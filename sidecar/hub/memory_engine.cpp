@@ -2,8 +2,17 @@
 
 namespace sidecar {
 
-MemoryEngine::MemoryEngine(std::uint64_t epoch, const HistoryConfig& history, EventSink& sink)
-    : epoch_(epoch), sink_(sink), history_(epoch, history) {}
+MemoryEngine::MemoryEngine(std::uint64_t epoch, const HistoryConfig& history, EventSink& sink,
+                           const SavedState* restored)
+    : epoch_(restored ? restored->epoch : epoch), sink_(sink), history_(epoch_, history) {
+  if (!restored) return;
+  history_.restore(restored->history);
+  last_seq_.store(restored->last_seq, std::memory_order_release);
+}
+
+std::optional<SavedState> MemoryEngine::save() const {
+  return SavedState{epoch_, last_seq_.load(std::memory_order_acquire), history_.snapshot()};
+}
 
 void MemoryEngine::publish(EventDraft draft, PublishDone done) {
   EventId id{epoch_, last_seq_.load(std::memory_order_relaxed) + 1};

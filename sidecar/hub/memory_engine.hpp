@@ -11,7 +11,9 @@ namespace sidecar {
 class MemoryEngine final : public Engine {
  public:
   // `epoch` tells ids of this run from earlier ones (see event_id.hpp).
-  MemoryEngine(std::uint64_t epoch, const HistoryConfig& history, EventSink& sink);
+  // With `restored`, continues that saved run: its epoch, sequence and history.
+  MemoryEngine(std::uint64_t epoch, const HistoryConfig& history, EventSink& sink,
+               const SavedState* restored = nullptr);
 
   void publish(EventDraft draft, PublishDone done) override;
   void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
@@ -20,6 +22,7 @@ class MemoryEngine final : public Engine {
   void expire() override;
   void configure(const HistoryConfig& history) override;
   HistoryStats stats() const override;
+  std::optional<SavedState> save() const override;
 
  private:
   const std::uint64_t epoch_;

@@ -51,8 +51,14 @@ SocketIngest::~SocketIngest() {
   conns_.clear();
 }
 
-bool SocketIngest::listen(std::string& error) {
+bool SocketIngest::listen(std::string& error, UniqueFd inherited) {
   path_ = config_->publish.socket;
+  if (inherited) {
+    listener_.reset(evconnlistener_new(base_, &on_accept, this, LEV_OPT_CLOSE_ON_FREE, -1,
+                                       inherited.release()));
+    if (!listener_) error = "cannot watch the inherited publish socket";
+    return listener_ != nullptr;
+  }
   if (path_.empty()) return true;
   sockaddr_un addr{};
   if (path_.size() >= sizeof(addr.sun_path)) {
@@ -106,13 +112,33 @@ bool SocketIngest::listen(std::string& error) {
     error = "cannot watch " + path_;
     return false;
   }
+  owns_path_ = true;
   return true;
 }
 
 void SocketIngest::stop_accepting() {
   if (!listener_) return;
   listener_.reset();
-  ::unlink(path_.c_str());
+  if (owns_path_) ::unlink(path_.c_str());
+}
+
+void SocketIngest::drain() {
+  stop_accepting();
+  std::vector<std::weak_ptr<Conn>> all;
+  for (auto& [raw, conn] : conns_) all.push_back(conn);
+  for (auto& weak : all) {
+    // Bounded, so a publisher streaming without pause cannot hold the shutdown: 64 MiB.
+    for (int reads = 0; reads < 1024; ++reads) {
+      auto conn = weak.lock();
+      if (!conn || conn->eof || !read(*conn)) break;
+    }
+    if (auto conn = weak.lock(); conn && !conn->eof) {
+      conn->eof = true;
+      conn->reading = false;
+      event_del(conn->read_event.get());
+      flush(*conn);  // closes it once every reply is written
+    }
+  }
 }
 
 void SocketIngest::reconfigure(std::shared_ptr<const Config> config) {
@@ -156,21 +182,21 @@ void SocketIngest::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int
 
 void SocketIngest::on_read(evutil_socket_t, short, void* arg) {
   auto& c = *static_cast<Conn*>(arg);
-  c.owner->read(c);
+  [[maybe_unused]] bool more = c.owner->read(c);
 }
 
-void SocketIngest::read(Conn& c) {
+bool SocketIngest::read(Conn& c) {
   // One read per wakeup bounds the work a single publisher gets before others are served.
   char buf[64 * 1024];
   ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
   if (n <= 0) {
     // The publisher is done sending; replies still owed are written before closing.
     c.eof = true;
     event_del(c.read_event.get());
     c.reading = false;
     flush(c);
-    return;
+    return false;
   }
   c.lines.append({buf, static_cast<std::size_t>(n)});
   c.in_read = true;
@@ -188,12 +214,13 @@ void SocketIngest::read(Conn& c) {
     handle_line(c, item.line);
   }
   c.in_read = false;
-  if (!flush(c)) return;
+  if (!flush(c)) return false;
   if (c.reading && evbuffer_get_length(c.out.get()) > config_->publish.reply_buffer_bytes) {
     // Backpressure: stop taking input until the publisher reads its replies.
     c.reading = false;
     event_del(c.read_event.get());
   }
+  return true;
 }
 
 void SocketIngest::handle_line(Conn& c, std::string_view line) {

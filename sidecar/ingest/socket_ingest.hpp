@@ -26,9 +26,16 @@ class SocketIngest {
   SocketIngest& operator=(const SocketIngest&) = delete;
 
   // Creates the socket (and its parent directory) and starts accepting. False with `error`.
-  bool listen(std::string& error);
-  // Stops accepting and removes the socket file; open publishers keep being served.
+  // With `inherited` (socket activation) that socket is served instead; its file belongs to
+  // the service manager and is never removed, so publishers queue on it across a restart.
+  bool listen(std::string& error, UniqueFd inherited = {});
+  // Stops accepting and removes the socket file (unless inherited); open publishers keep
+  // being served.
   void stop_accepting();
+  // Shutdown: stops accepting, reads and answers what each publisher has already sent, then
+  // ends its connection once the replies are out. A publisher resends, on its next
+  // connection, lines that got no reply: none of those was published.
+  void drain();
   void reconfigure(std::shared_ptr<const Config> config);
   std::size_t connections() const { return conns_.size(); }
 
@@ -38,7 +45,7 @@ class SocketIngest {
   static void on_read(evutil_socket_t fd, short, void* conn);
   static void on_write(evutil_socket_t fd, short, void* conn);
 
-  void read(Conn& c);
+  bool read(Conn& c);  // false when nothing more can be read now (or `c` was closed)
   void handle_line(Conn& c, std::string_view line);
   void reply(Conn& c, std::string line);
   bool flush(Conn& c);  // false when `c` was closed (and freed)
@@ -50,6 +57,7 @@ class SocketIngest {
   std::shared_ptr<const Config> config_;
   PublisherAccess& publishers_;
   std::string path_;
+  bool owns_path_ = false;  // created here, so removed here
   ListenerPtr listener_;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
 };

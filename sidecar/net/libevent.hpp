@@ -8,11 +8,18 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include <chrono>
 #include <memory>
 
 #include "sidecar/core/c_deleter.hpp"
 
 namespace sidecar {
+
+// libevent takes timeouts as timevals.
+inline timeval to_timeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
 
 using EventBasePtr = std::unique_ptr<event_base, CDeleter<event_base_free>>;
 using EventPtr = std::unique_ptr<event, CDeleter<event_free>>;

@@ -12,12 +12,26 @@ Ref<Event> Event::create(EventId id, const EventDraft& draft, Clock::time_point 
   std::string frame;
   frame.reserve(draft.data.size() + draft.name.size() + 64);
   append_sse_event(frame, id.to_string(), draft.name, draft.data, draft.retry);
-  // Both framings live in one buffer: HTTP/1.0 streams reference its middle.
-  event->wire_.reserve(frame.size() + 24);
-  append_chunk(event->wire_, frame);
-  event->plain_offset_ = event->wire_.find("\r\n") + 2;
-  event->plain_size_ = frame.size();
+  event->set_frame(frame);
   return Ref<Event>(event);
+}
+
+Ref<Event> Event::restore(EventId id, std::vector<std::string> topics, std::string_view frame,
+                          Clock::time_point published) {
+  auto* event = new Event();
+  event->id_ = id;
+  event->topics_ = std::move(topics);
+  event->published_ = published;
+  event->set_frame(frame);
+  return Ref<Event>(event);
+}
+
+void Event::set_frame(std::string_view frame) {
+  // Both framings live in one buffer: HTTP/1.0 streams reference its middle.
+  wire_.reserve(frame.size() + 24);
+  append_chunk(wire_, frame);
+  plain_offset_ = wire_.find("\r\n") + 2;
+  plain_size_ = frame.size();
 }
 
 }  // namespace sidecar

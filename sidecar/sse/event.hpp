@@ -20,6 +20,9 @@ class Event final : public RefCounted {
   using Clock = std::chrono::steady_clock;
 
   static Ref<Event> create(EventId id, const EventDraft& draft, Clock::time_point published);
+  // An event kept across a restart: `frame` is its plain() bytes as saved.
+  static Ref<Event> restore(EventId id, std::vector<std::string> topics, std::string_view frame,
+                            Clock::time_point published);
 
   const EventId& id() const { return id_; }
   const std::vector<std::string>& topics() const { return topics_; }
@@ -38,6 +41,7 @@ class Event final : public RefCounted {
   friend class RefCounted;
   Event() = default;
   ~Event() = default;
+  void set_frame(std::string_view frame);
 
   EventId id_;
   std::vector<std::string> topics_;

@@ -28,11 +28,6 @@ constexpr timeval kAcceptPause{0, 100000};
 constexpr std::string_view kHeartbeat = ":\n";
 constexpr std::string_view kHeartbeatChunk = "2\r\n:\n\r\n";
 
-timeval to_timeval(Millis ms) {
-  return timeval{static_cast<time_t>(ms.count() / 1000),
-                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
 std::string peer_name(const sockaddr_storage& addr) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (addr.ss_family == AF_INET) {
