@@ -112,8 +112,10 @@ def send(request):
     user = sessions.require(request)
     room = room_of(request, user)
     text = request.json().get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise HttpError(400, "text is missing: send {\"text\": \"...\"}")
+    if not isinstance(text, str):
+        raise HttpError(400, "text must be a string: send {\"text\": \"...\"}")
+    if not text.strip():
+        raise HttpError(400, "text is empty")
     text = text.strip()
     if len(text) > MAX_TEXT:
         raise HttpError(400, "text is longer than %d characters" % MAX_TEXT)

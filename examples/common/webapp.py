@@ -38,8 +38,10 @@ class HttpError(Exception):
 
 def check_name(value, what="name"):
     """A user or room name: 1-20 lowercase letters, digits, _ or -, starting with a letter."""
-    if not isinstance(value, str) or not value.strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise HttpError(400, "%s is missing" % what)
+    if not isinstance(value, str):
+        raise HttpError(400, "%s must be a string" % what)
     value = value.strip().lower()
     if not NAME_RE.match(value):
         raise HttpError(400, "%s must be 1-20 lowercase letters, digits, _ or -, starting with a "

@@ -49,7 +49,7 @@ class Quote:
     def step(self):
         # Geometric random walk with a slight pull back towards the opening price.
         drift = 0.05 * math.log(self.open / self.price) * self.volatility
-        self.price = round(max(0.01, self.price * math.exp(random.gauss(drift, self.volatility))), 2)
+        self.price = round(max(0.01, self.price * math.exp(random.gauss(drift + 0.03 * self.volatility, self.volatility))), 2)
         self.volume += random.randint(1, 40) * 100
         self.history.append(self.price)
 

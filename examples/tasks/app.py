@@ -38,6 +38,7 @@ publisher = None
 secret = b""
 token_ttl = 120
 fail_rate = 0.2
+job_seconds = (6.0, 16.0)
 
 
 def job_view(job):
@@ -56,7 +57,7 @@ def publish(user, job):
 
 def run(user, job, fails):
     """A simulated long job: 6-16 s of work in uneven steps, failing part of the way when told."""
-    duration = random.uniform(6, 16)
+    duration = random.uniform(*job_seconds)
     fail_at = random.randint(30, 85) if fails else None
     step = 0.35
     pct = 0.0
@@ -156,7 +157,7 @@ def start_job(request):
 
 
 def main():
-    global publisher, secret, token_ttl, fail_rate
+    global publisher, secret, token_ttl, fail_rate, job_seconds
     parser = common_arguments(__doc__.splitlines()[0])
     parser.add_argument("--token-ttl", type=int,
                         default=int(os.environ.get("DEMO_TOKEN_TTL", "120")),
@@ -164,7 +165,16 @@ def main():
     parser.add_argument("--fail-rate", type=float,
                         default=float(os.environ.get("DEMO_FAIL_RATE", "0.2")),
                         help="share of jobs that fail part of the way (env DEMO_FAIL_RATE)")
+    parser.add_argument("--job-seconds", default=os.environ.get("DEMO_JOB_SECONDS", "6-16"),
+                        help="how long a job runs, MIN-MAX seconds (env DEMO_JOB_SECONDS)")
     options = parser.parse_args()
+    try:
+        low, high = (float(v) for v in options.job_seconds.split("-"))
+        if not 1 <= low <= high <= 600:
+            raise ValueError
+        job_seconds = (low, high)
+    except ValueError:
+        parser.error("--job-seconds must be MIN-MAX seconds, 1 <= MIN <= MAX <= 600")
     if not options.jwt_secret_file:
         parser.error("--jwt-secret-file is required: the secret of the sidecar's access.jwt.keys")
     if not 10 <= options.token_ttl <= 3600:
