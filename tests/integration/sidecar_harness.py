@@ -142,6 +142,10 @@ class Sidecar:
         self.sse_port = None
         self.admin_port = None
         self.config = None
+        self.keep_ports = False  # restart on the same ports (the first start picks them)
+        self.env = None          # extra environment variables for the daemon
+        # Listening sockets handed over as socket activation would: [(name, socket)].
+        self.inherit = None
 
     # -- config --
 
@@ -182,15 +186,34 @@ class Sidecar:
                                     % SIDECAR_BIN)
         last_error = None
         for _attempt in range(3):
-            self.sse_port, self.admin_port = free_port(), free_port()
-            while self.admin_port == self.sse_port:
-                self.admin_port = free_port()
+            if not (self.keep_ports and self.sse_port):
+                self.sse_port, self.admin_port = free_port(), free_port()
+                while self.admin_port == self.sse_port:
+                    self.admin_port = free_port()
             self.config = self.build_config()
             self.write_config()
             self._log_file = open(self.log_path, "ab")
-            self.proc = subprocess.Popen([SIDECAR_BIN, "--config", self.config_path],
-                                         stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                         stderr=self._log_file, close_fds=True)
+            command = [SIDECAR_BIN, "--config", self.config_path]
+            env = dict(os.environ, **(self.env or {}))
+            pass_fds = ()
+            preexec = None
+            if self.inherit:
+                # As systemd does: the sockets become fds 3, 4, ... and LISTEN_PID names the
+                # daemon itself, which only a shell that execs it can know.
+                command = ["sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + command
+                env["LISTEN_FDS"] = str(len(self.inherit))
+                env["LISTEN_FDNAMES"] = ":".join(name for name, _ in self.inherit)
+                sources = [sock.fileno() for _, sock in self.inherit]
+                pass_fds = tuple(range(3, 3 + len(sources)))
+
+                def preexec():
+                    # Through fresh copies first, so a source already at 3.. is not clobbered.
+                    copies = [os.dup(fd) for fd in sources]
+                    for target, fd in zip(pass_fds, copies):
+                        os.dup2(fd, target)
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self._log_file,
+                                         stderr=self._log_file, close_fds=True, env=env,
+                                         pass_fds=pass_fds, preexec_fn=preexec)
             try:
                 self._wait_ready(timeout)
                 return self
@@ -240,6 +263,8 @@ class Sidecar:
             self.proc.kill()
         if self.proc:
             self.returncode = self.proc.wait()
+        if self._log_file and not self._log_file.closed:
+            self._log_file.close()
 
     def stop(self, timeout=8.0):
         """SIGTERM, then SIGKILL after `timeout`. Returns the exit code."""
