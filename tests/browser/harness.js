@@ -24,7 +24,7 @@
  *       .publishHttp(body, {token, path}) POST /publish on the admin port -> {status, json, text}
  *       .admin(method, path, {headers, body}) any admin request -> {status, headers, text, json}
  *       .metrics() -> {'name{labels}': number}     .metric(key) -> number (0 when absent)
- *       .presence(topic) -> the JSON of GET /presence?topic=
+ *       .presence(topic, {token}) -> the JSON of GET /presence?topic= (sent with PUBLISH_TOKEN)
  *       .log() -> the daemon's stderr/stdout so far
  *       .stop() -> list of problems: sanitizer reports in the log, an exit the harness did not
  *                  ask for, a non-zero exit status, a drain that needed SIGKILL
@@ -404,8 +404,10 @@ class Sidecar {
     return (await this.metrics())[key] ?? 0;
   }
 
-  async presence(topic) {
-    const res = await this.admin('GET', `/presence?topic=${encodeURIComponent(topic)}`);
+  /** GET /presence; it takes a publisher credential whenever publisher tokens are set. */
+  async presence(topic, { token = PUBLISH_TOKEN } = {}) {
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
+    const res = await this.admin('GET', `/presence?topic=${encodeURIComponent(topic)}`, { headers });
     assert.equal(res.status, 200, `/presence answered ${res.status}: ${res.text}`);
     return res.json;
   }
