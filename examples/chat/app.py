@@ -9,10 +9,13 @@ belongs to and which rooms that user may read.
 """
 
 import collections
+import hashlib
+import hmac
 import itertools
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 
@@ -36,6 +39,7 @@ messages = {room: collections.deque(maxlen=KEPT_PER_ROOM) for room in ROOMS}
 message_ids = itertools.count(1)
 publisher = None
 admin = None
+webhook_secret = b""
 
 
 def may_join(user, room):
@@ -176,12 +180,41 @@ def authorize_stream(request):
     return {"subject": user, "topics": allowed}
 
 
+@app.route("POST", "/sidecar/presence")
+def presence_webhook(request):
+    """The sidecar's presence webhook: batches of joins and leaves, signed with the shared
+    secret over "<timestamp>\n<body>". The page follows presence from its stream; the app
+    only logs who came and went (where a real app would keep "last seen")."""
+    if webhook_secret:
+        stamp = request.headers.get("X-Sidecar-Timestamp") or ""
+        signature = request.headers.get("X-Sidecar-Signature") or ""
+        expected = "sha256=" + hmac.new(webhook_secret, stamp.encode("ascii", "replace") + b"\n" +
+                                        request.body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, expected):
+            raise HttpError(401, "bad or missing X-Sidecar-Signature")
+        if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+            raise HttpError(401, "X-Sidecar-Timestamp is missing or more than 5 minutes off")
+    changes = request.json().get("changes")
+    if not isinstance(changes, list):
+        raise HttpError(400, "changes must be a list")
+    for change in changes:
+        if not isinstance(change, dict):
+            raise HttpError(400, "each change must be an object")
+        action, topic, subject = change.get("action"), change.get("topic"), change.get("subject")
+        app.log("presence: %s %s #%s" % (subject, "joined" if action == "join" else "left",
+                                         str(topic).split(".", 1)[-1]))
+    return json_response({"ok": True, "received": len(changes)})
+
+
 def main():
-    global publisher, admin
-    parser = common_arguments(__doc__.splitlines()[0])
+    global publisher, admin, webhook_secret
+    parser = common_arguments(__doc__, 8001)
     options = parser.parse_args()
     publisher = Publisher(options.socket)
     admin = Admin(options.admin_url, read_secret(options.admin_token_file))
+    if options.webhook_secret_file:
+        with open(options.webhook_secret_file, "rb") as f:
+            webhook_secret = f.read()  # the file's bytes, exactly as the sidecar reads them
     app.config = {"sse": options.sse_url, "staff": list(STAFF)}
     app.serve(options.host, options.port)
 

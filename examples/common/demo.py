@@ -29,7 +29,7 @@ TRY = {
     "chat": "log in as alice here and as bob in a private window; alice and carol may also "
             "join #staff",
     "stocks": "watch the table tick; click a row to chart that symbol",
-    "tasks": "log in, start a few jobs, reload the page or press 'Drop connection'",
+    "tasks": "log in, start a few jobs, then reload the page or drop the connection (right)",
 }
 
 
@@ -112,6 +112,7 @@ class Demo:
             check_free(port, variable)
         self.runtime = tempfile.mkdtemp(prefix="sse-demo-%s-" % self.name)  # mode 0700
         secret_file = self.write_secret("jwt.secret", secrets.token_hex(32))
+        webhook_secret_file = self.write_secret("webhook.secret", secrets.token_hex(32))
         publish_token = secrets.token_urlsafe(32)
         token_file = self.write_secret("publish.token", publish_token)
         socket_path = os.path.join(self.runtime, "publish.sock")
@@ -123,6 +124,7 @@ class Demo:
             "APP_URL": app_origin,
             "SOCKET": socket_path,
             "JWT_SECRET_FILE": secret_file,
+            "WEBHOOK_SECRET_FILE": webhook_secret_file,
             "PUBLISH_TOKEN": publish_token,
         })
 
@@ -142,6 +144,7 @@ class Demo:
             "--admin-token-file", token_file,
             "--socket", socket_path,
             "--jwt-secret-file", secret_file,
+            "--webhook-secret-file", webhook_secret_file,
         ])
         wait_until("http://%s:%d/healthz" % (HOST, self.app_port), app, "the %s app" % self.name)
         line = "=" * 72
@@ -227,8 +230,10 @@ def main():
         status = 2
     finally:
         if demo:
+            started = bool(demo.procs)
             demo.stop()
-    print("demo: %s stopped" % name, flush=True)
+            if started:
+                print("demo: %s stopped" % name, flush=True)
     sys.exit(status)
 
 

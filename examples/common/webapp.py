@@ -271,11 +271,12 @@ class App:
             server.server_close()
 
 
-def common_arguments(description):
-    """The command line every example app takes (scripts/demo passes all of them)."""
-    parser = argparse.ArgumentParser(description=description)
+def common_arguments(doc, port):
+    """The command line every example app takes (scripts/demo passes all of them); `doc` is
+    the app's docstring, whose first paragraph describes it."""
+    parser = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()))
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--sse-url", default="http://127.0.0.1:7700",
                         help="the sidecar's stream listener, as browsers reach it")
     parser.add_argument("--admin-url", default="http://127.0.0.1:7701",
@@ -286,6 +287,8 @@ def common_arguments(description):
                         help="the sidecar's publish socket")
     parser.add_argument("--jwt-secret-file", default="",
                         help="HMAC secret shared with the sidecar's access.jwt.keys (tasks)")
+    parser.add_argument("--webhook-secret-file", default="",
+                        help="secret the sidecar signs its presence webhook with (chat)")
     return parser
 
 

@@ -114,7 +114,7 @@ def one_quote(request):
 
 
 def main():
-    parser = common_arguments(__doc__.splitlines()[0])
+    parser = common_arguments(__doc__, 8002)
     parser.add_argument("--rate", type=float,
                         default=float(os.environ.get("DEMO_TICK_RATE", "100")),
                         help="ticks per second over all symbols (default 100, env DEMO_TICK_RATE)")

@@ -158,7 +158,7 @@ def start_job(request):
 
 def main():
     global publisher, secret, token_ttl, fail_rate, job_seconds
-    parser = common_arguments(__doc__.splitlines()[0])
+    parser = common_arguments(__doc__, 8003)
     parser.add_argument("--token-ttl", type=int,
                         default=int(os.environ.get("DEMO_TOKEN_TTL", "120")),
                         help="lifetime of the stream tokens in seconds (env DEMO_TOKEN_TTL)")

@@ -140,6 +140,8 @@ async function send(page, text) {
 }
 
 test('chat: messages, delivery and read receipts, presence, a private room', demoTest('chat', async (t, scope, demo) => {
+  const presence = { presence: { rules: [{ topics: ['chat.*'], event_topic: 'presence.{topic}', webhook: false }] } };
+  if (await h.daemonLacks(t, presence, 'presence')) return;
   const chat = await demo('chat');
   const alice = await newPage(scope);
   const bob = await newPage(scope);

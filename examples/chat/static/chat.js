@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   sse: '', user: null, rooms: [], staff: [],
-  room: null, es: null,
+  room: null, es: null, live: false,
   messages: new Map(),     // id -> message, for the current room
   online: new Set(),       // subjects with a stream open on chat.<room>
   unread: new Set(),       // ids displayed but not yet reported as read
@@ -165,6 +165,8 @@ function openStream(room) {
   es.onopen = async () => {
     if (state.es !== es) return;
     setStatus('live', 'live');
+    state.live = true;
+    renderOnline();
     // Whatever happened before this stream opened (or while it was down) comes from the app.
     try { applyRoomState(await api('GET', `/api/rooms/${room}`)); } catch (e) { toast(e.message, 'error'); }
   };
@@ -177,6 +179,8 @@ function openStream(room) {
   }));
   es.onerror = async () => {
     if (state.es !== es) return;
+    state.live = false;
+    renderOnline();
     if (es.readyState !== EventSource.CLOSED) return setStatus('connecting', 'reconnecting…');
     // The sidecar answered with an error status: EventSource gives up. Find out why.
     setStatus('closed', 'disconnected');
@@ -191,6 +195,7 @@ function openStream(room) {
 function closeStream() {
   if (state.es) state.es.close();
   state.es = null;
+  state.live = false;
 }
 
 // -- messages ------------------------------------------------------------------------------------
@@ -303,7 +308,9 @@ function onPresence(p, joined) {
 }
 
 function renderOnline(justJoined) {
-  const names = [...state.online].sort();
+  // While this page's own stream is open its user is online by definition, whether or not
+  // the sidecar's snapshot or join event for it has arrived yet.
+  const names = [...new Set([...state.online, ...(state.live ? [state.user] : [])])].sort();
   $('online-count').textContent = names.length;
   $('online').replaceChildren(...names.map((name) => el('li', {
     class: (name === state.user ? 'me' : '') + (name === justJoined ? ' joined' : ''),
