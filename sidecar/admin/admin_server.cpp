@@ -136,7 +136,8 @@ void AdminServer::presence(evhttp_request* req) {
   }
   evhttp_clear_headers(&params);
   if (auto error = topic_error(topic); !error.empty()) {
-    return reply_json(req, 400, publish_error_reply("GET /presence?topic=T needs a topic: " + error, {}));
+    return reply_json(req, 400,
+                      publish_error_reply("GET /presence?topic=T needs a topic: " + error, {}));
   }
   // Who is online is the app's data: with publisher credentials configured, one that may
   // publish to the topic is required; without, the listener is as open as /metrics.

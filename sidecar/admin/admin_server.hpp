@@ -1,6 +1,7 @@
 // The admin listener: HTTP publishing (POST /publish, POST /publish/{topic}), health
-// (/healthz, /readyz), Prometheus metrics (/metrics) and who is online (GET /presence?topic=T). Request/response only, on the hub's
-// loop, so libevent's evhttp serves it; streams never come here.
+// (/healthz, /readyz), Prometheus metrics (/metrics) and who is online (GET /presence?topic=T).
+// Request/response only, on the hub's loop, so libevent's evhttp serves it; streams never come
+// here.
 #pragma once
 
 #include <functional>

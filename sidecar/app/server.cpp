@@ -69,9 +69,10 @@ std::unique_ptr<SavedState> Server::restore_state() {
       spdlog::error("state file {} not used: {}; moved to {}; starting with empty history", path,
                     load.error, aside);
     } else {
-      spdlog::error("state file {} not used: {}; cannot move it aside ({}); starting with empty "
-                    "history",
-                    path, load.error, std::strerror(errno));
+      spdlog::error(
+          "state file {} not used: {}; cannot move it aside ({}); starting with empty "
+          "history",
+          path, load.error, std::strerror(errno));
     }
     return nullptr;
   }

@@ -39,11 +39,11 @@ std::map<std::string, UniqueFd> take_sockets() {
     int fd = SD_LISTEN_FDS_START + i;
     std::string name = names && names[i] ? names[i] : "unknown";
     bool listening = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0;
-    if ((name != "publish" && name != "sse" && name != "admin") || !listening ||
-        out.count(name)) {
-      spdlog::warn("ignoring inherited socket {} named '{}': expected one listening stream "
-                   "socket each named publish, sse or admin",
-                   fd, name);
+    if ((name != "publish" && name != "sse" && name != "admin") || !listening || out.count(name)) {
+      spdlog::warn(
+          "ignoring inherited socket {} named '{}': expected one listening stream "
+          "socket each named publish, sse or admin",
+          fd, name);
       ::close(fd);
       continue;
     }

@@ -110,7 +110,8 @@ const rapidjson::Value* member(const rapidjson::Value& obj, const char* name) {
 
 bool read_u64(const rapidjson::Value& obj, const char* name, std::uint64_t& out, Check& check) {
   const auto* v = member(obj, name);
-  if (!v || !v->IsUint64()) return check.fail(std::string("'") + name + "' missing or not a number");
+  if (!v || !v->IsUint64())
+    return check.fail(std::string("'") + name + "' missing or not a number");
   out = v->GetUint64();
   return true;
 }

@@ -77,9 +77,8 @@ std::vector<std::string> PresenceTracker::join(const std::string& subject,
       if (room == rooms_.end()) {
         const Rule* rule = rule_for(topic);
         if (!rule) continue;
-        Room fresh{rule->event_topic.empty() ? "" : expand(rule->event_topic, topic),
-                   rule->webhook,
-                   {}};
+        Room fresh{
+            rule->event_topic.empty() ? "" : expand(rule->event_topic, topic), rule->webhook, {}};
         if (!fresh.event_topic.empty() && !topic_error(fresh.event_topic).empty()) {
           // The template was checked with a short sample; a long topic can still overflow.
           spdlog::warn("presence of '{}': event topic '{}' is not a valid topic; not published",

@@ -97,7 +97,7 @@ void PresenceWebhook::send() {
                               "sha256=" + to_hex(hmac_sha256(config_.secret, ts + "\n" + batch_)));
   }
   sending_ = true;
-  http_.start(std::move(call), [this](HttpResult result) { on_result(result); });
+  http_.start(std::move(call), [this](const HttpResult& result) { on_result(result); });
 }
 
 void PresenceWebhook::on_result(const HttpResult& result) {
@@ -112,8 +112,8 @@ void PresenceWebhook::on_result(const HttpResult& result) {
   metrics_.presence_webhook_failures.fetch_add(1, std::memory_order_relaxed);
   std::string why = result.error.empty() ? "status " + std::to_string(result.status) : result.error;
   if (attempt_ >= config_.max_retries) {
-    spdlog::error("presence webhook {}: {}; dropping {} change(s) after {} attempt(s)",
-                  config_.url, why, batch_changes_, attempt_ + 1);
+    spdlog::error("presence webhook {}: {}; dropping {} change(s) after {} attempt(s)", config_.url,
+                  why, batch_changes_, attempt_ + 1);
     metrics_.presence_webhook_dropped.fetch_add(batch_changes_, std::memory_order_relaxed);
     batch_.clear();
     attempt_ = 0;

@@ -78,7 +78,8 @@ void append_quoted(std::string& out, std::string_view value) {
       out += ch;
     } else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
       char esc[8];
-      std::snprintf(esc, sizeof(esc), "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      std::snprintf(esc, sizeof(esc), "\\x%02x",
+                    static_cast<unsigned>(static_cast<unsigned char>(ch)));
       out += esc;
     } else {
       out += ch;
@@ -90,8 +91,8 @@ void append_quoted(std::string& out, std::string_view value) {
 // The access log line of a stream that ends; never holds a credential.
 std::string access_line(const StreamConn& c) {
   const AccessDecision& d = c.admission->decision;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - c.opened)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  c.opened)
                 .count();
   std::string line = "stream ended peer=" + c.peer + " subject=";
   append_quoted(line, d.subject);
