@@ -37,6 +37,19 @@ std::string body_of(evhttp_request* req) {
   return body;
 }
 
+// The decoded value of a query parameter; "" when absent.
+std::string query_param(evhttp_request* req, const char* name) {
+  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+  evkeyvalq params;
+  TAILQ_INIT(&params);
+  std::string value;
+  if (query && evhttp_parse_query_str(query, &params) == 0) {
+    if (const char* v = evhttp_find_header(&params, name)) value = v;
+  }
+  evhttp_clear_headers(&params);
+  return value;
+}
+
 }  // namespace
 
 AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
@@ -127,14 +140,7 @@ void AdminServer::handle(evhttp_request* req) {
 }
 
 void AdminServer::presence(evhttp_request* req) {
-  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-  evkeyvalq params;
-  TAILQ_INIT(&params);
-  std::string topic;
-  if (query && evhttp_parse_query_str(query, &params) == 0) {
-    if (const char* t = evhttp_find_header(&params, "topic")) topic = t;
-  }
-  evhttp_clear_headers(&params);
+  std::string topic = query_param(req, "topic");
   if (auto error = topic_error(topic); !error.empty()) {
     return reply_json(req, 400,
                       publish_error_reply("GET /presence?topic=T needs a topic: " + error, {}));
@@ -251,14 +257,7 @@ void AdminServer::publish_json(evhttp_request* req, const Publisher& publisher,
 
 void AdminServer::publish_raw(evhttp_request* req, const Publisher& publisher,
                               std::string_view topic, std::string body) {
-  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-  evkeyvalq params;
-  TAILQ_INIT(&params);
-  std::string event;
-  if (query && evhttp_parse_query_str(query, &params) == 0) {
-    if (const char* e = evhttp_find_header(&params, "event")) event = e;
-  }
-  evhttp_clear_headers(&params);
+  std::string event = query_param(req, "event");
   PublishMessage m =
       make_raw_publish(topic, event, std::move(body), config_->limits.max_event_bytes);
   if (!m.ok) {

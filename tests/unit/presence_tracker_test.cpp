@@ -2,15 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/topic_patterns.hpp"
+
 using namespace sidecar;
+using sidecar::test::patterns;
 
 namespace {
-
-std::vector<TopicPattern> patterns(std::initializer_list<const char*> list) {
-  std::vector<TopicPattern> out;
-  for (const char* p : list) out.push_back(*TopicPattern::parse(p));
-  return out;
-}
 
 PresenceConfig chat_rules() {
   PresenceConfig config;

@@ -3,16 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "sidecar/stream/subscription_index.hpp"
+#include "tests/unit/topic_patterns.hpp"
 
 using namespace sidecar;
-
-namespace {
-std::vector<TopicPattern> patterns(std::initializer_list<const char*> list) {
-  std::vector<TopicPattern> out;
-  for (const char* p : list) out.push_back(*TopicPattern::parse(p));
-  return out;
-}
-}  // namespace
+using sidecar::test::patterns;
 
 TEST_CASE("counts streams on exact topics and patterns") {
   SubscriberCounts counts;
