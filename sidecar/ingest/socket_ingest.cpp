@@ -101,7 +101,8 @@ bool SocketIngest::listen(std::string& error, UniqueFd inherited) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::chmod(path_.c_str(), config_->publish.socket_mode) != 0 ||
-      ::chown(path_.c_str(), static_cast<uid_t>(-1), group) != 0 ||
+      (group != static_cast<gid_t>(-1) &&
+       ::chown(path_.c_str(), static_cast<uid_t>(-1), group) != 0) ||
       ::listen(fd.get(), config_->listen.backlog) != 0) {
     error = "cannot listen on " + path_ + ": " + std::strerror(errno);
     return false;
