@@ -35,8 +35,8 @@
  *       matched on the path without the query; /probe.html (probePage()) is always served.
  *   PageServer: .origin, .port, .url(path), .requests [{method, path, url, headers, body}], .stop()
  *   launchBrowser() -> Promise<playwright Browser>   headless Chromium, flags for running as root
- *   sharedBrowser() -> the process's one browser (launched on first use);
- *   closeSharedBrowser() (registered as an after-all hook in *.test.js files)
+ *   sharedBrowser() -> the process's one browser (launched on first use; scopes hold it and
+ *   close it once unused for a moment); closeSharedBrowser() closes it now
  *
  * Pages
  *   probePage(title, extraScript) -> HTML whose window.sse records EventSource streams:
@@ -56,6 +56,7 @@
  *   exactly(url) -> a match for that one URL (a stream URL is often a prefix of another)
  *
  * Test scaffolding
+ *   sleep(ms); withTimeout(promise, ms) -> its value, or null after ms
  *   withScope(async (t, scope) => {...}) -> a node:test test function. The scope creates what
  *   a test needs and always disposes of it, in reverse order, when the test ends, even on
  *   failure: scope.sidecar(config), scope.pageServer(routes), scope.context(options) (a
@@ -113,6 +114,20 @@ process.on('exit', () => {
 });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The promise's value, or null after `ms`; the timer never outlives the wait (a pending
+ * timer would keep a finished test process alive). */
+async function withTimeout(promise, ms) {
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function waitFor(fn, { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = 25, message = 'condition' } = {}) {
   const end = Date.now() + timeoutMs;
@@ -431,8 +446,7 @@ class Sidecar {
     } else {
       this.stopping = true;
       this.proc.kill('SIGTERM');
-      const timer = sleep(graceMs).then(() => null);
-      if ((await Promise.race([this.exitPromise, timer])) === null) {
+      if ((await withTimeout(this.exitPromise, graceMs)) === null) {
         problems.push(`the sidecar did not exit within ${graceMs} ms of SIGTERM; killed`);
         this.proc.kill('SIGKILL');
         await this.exitPromise;
@@ -584,9 +598,14 @@ function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM_BIN, headless: true, args: BROWSER_ARGS });
 }
 
-// One browser per test process: launching Chromium costs about a second, a new context (own
-// cookies, storage and cache) almost nothing. A browser that died is launched again.
+// One browser per test process: launching Chromium costs a second or more, a new context (own
+// cookies, storage and cache) almost nothing. Scopes hold it while their test runs; once none
+// has for a moment (the next test of a file starts at once) it is closed, so that nothing keeps
+// a finished test process alive. A browser that died is launched again.
+const BROWSER_IDLE_MS = 500;
 let sharedBrowserPromise = null;
+let browserUsers = 0;
+let idleTimer = null;
 
 function sharedBrowser() {
   if (!sharedBrowserPromise) {
@@ -605,15 +624,22 @@ function sharedBrowser() {
 }
 
 async function closeSharedBrowser() {
+  clearTimeout(idleTimer);
   const launching = sharedBrowserPromise;
   sharedBrowserPromise = null;
   if (launching) await (await launching.catch(() => null))?.close();
 }
 
-// A test file that loads the harness closes the shared browser after its last test (an open
-// browser would keep the test process alive). Other scripts call closeSharedBrowser().
-if (process.env.NODE_TEST_CONTEXT || /\.test\.[cm]?js$/.test(require.main?.filename || '')) {
-  require('node:test').after(closeSharedBrowser);
+function holdBrowser() {
+  browserUsers++;
+  clearTimeout(idleTimer);
+  return sharedBrowser();
+}
+
+function releaseBrowser() {
+  if (--browserUsers > 0) return;
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => closeSharedBrowser().catch(() => {}), BROWSER_IDLE_MS);
 }
 
 function openStream(page, name, url, options = {}) {
@@ -725,6 +751,7 @@ class Scope {
     this.disposers = [];
     this.sidecars = [];
     this.consoles = [];
+    this.holdsBrowser = false;
   }
 
   defer(fn) {
@@ -748,14 +775,19 @@ class Scope {
     return server;
   }
 
-  /** The process's shared browser; make pages and contexts through the scope instead. */
+  /** The process's shared browser, held until the test ends; make pages and contexts
+   * through the scope, so that they are closed with it. */
   browser() {
+    if (!this.holdsBrowser) {
+      this.holdsBrowser = true;
+      return holdBrowser();
+    }
     return sharedBrowser();
   }
 
   /** A new browser context (own cookies and storage), closed when the test ends. */
   async context(options = {}) {
-    const context = await (await sharedBrowser()).newContext(options);
+    const context = await (await this.browser()).newContext(options);
     this.defer(() => context.close());
     return context;
   }
@@ -765,7 +797,7 @@ class Scope {
    * console is kept for the failure report.
    */
   async page(context) {
-    const page = context ? await context.newPage() : await (await sharedBrowser()).newPage();
+    const page = context ? await context.newPage() : await (await this.browser()).newPage();
     this.defer(() => page.close());
     const log = [];
     this.consoles.push({ page, log });
@@ -794,6 +826,7 @@ class Scope {
         problems.push(`cleanup failed: ${err.stack || err}`);
       }
     }
+    if (this.holdsBrowser) releaseBrowser();
     return problems;
   }
 }
@@ -826,6 +859,7 @@ module.exports = {
   PUBLISH_TOKEN,
   BROWSER_ARGS,
   sleep,
+  withTimeout,
   waitFor,
   freePort,
   deepMerge,

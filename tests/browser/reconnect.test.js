@@ -55,25 +55,26 @@ test('streams dropped by max_duration resume with Last-Event-ID: nothing lost or
   const all = await h.waitEvents(page, 's', published.length);
   assert.deepEqual(all, published);
 
-  // Every stream but the open one ended cleanly; every reconnect carried the id of the last
-  // event received before it, in increasing order.
-  const requests = net.entries(h.exactly(url));
+  // Every stream but the current one ended cleanly; every reconnect carried the id of the
+  // last event received before it, never going back (streams keep ending after publishing
+  // stops, so later ones repeat the last id). The newest request may still be under way:
+  // only answered ones are examined.
+  const requests = net.entries(h.exactly(url)).filter((r) => r.status > 0);
   assert.ok(requests.length > RECONNECTS, `${requests.length} stream requests`);
   assert.equal(requests[0].requestHeaders['last-event-id'], undefined);
   const ids = published.map((e) => e.lastEventId);
   let previous = -1;
   for (const request of requests.slice(1)) {
     const index = ids.indexOf(request.requestHeaders['last-event-id']);
-    assert.ok(index > previous, `Last-Event-ID ${request.requestHeaders['last-event-id']} after #${previous}`);
+    assert.ok(index >= 0 && index >= previous, `Last-Event-ID ${request.requestHeaders['last-event-id']} after #${previous}`);
     previous = index;
-    assert.equal(request.status, 200);
   }
+  for (const request of requests) assert.equal(request.status, 200);
   for (const request of requests.slice(0, -1)) {
-    assert.equal(request.status, 200);
     assert.ok(request.finished && !request.failure, `stream ended cleanly: ${JSON.stringify(request)}`);
   }
   const state = await h.streamState(page, 's');
   assert.ok(state.errors >= RECONNECTS, 'EventSource saw each end');
-  assert.equal(state.readyState, 1, 'and is open again');
+  assert.notEqual(state.readyState, 2, 'and never gave up');
   assert.ok((await sc.metric('sse_connections_closed_total{reason="max_duration"}')) >= RECONNECTS);
 }));
