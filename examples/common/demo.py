@@ -69,10 +69,15 @@ def die_with_parent():
 
 
 def relay(stream, prefix):
-    """Copies a child's output to ours, one prefixed line at a time."""
+    """Copies a child's output to ours, one prefixed line at a time. Reads to the end even when
+    our own output is gone (a closed terminal or pipe), so the child never blocks on a full
+    pipe."""
     for raw in iter(stream.readline, b""):
-        sys.stdout.write("%s %s\n" % (prefix, raw.decode("utf-8", "replace").rstrip("\n")))
-        sys.stdout.flush()
+        try:
+            sys.stdout.write("%s %s\n" % (prefix, raw.decode("utf-8", "replace").rstrip("\n")))
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
     stream.close()
 
 
@@ -131,8 +136,10 @@ class Demo:
         check = subprocess.run([self.sidecar_bin, "--check-config", config],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if check.returncode != 0:
-            raise DemoError("the sidecar refuses examples/%s/sidecar.yaml:\n%s"
-                            % (self.name, check.stdout.decode("utf-8", "replace").rstrip()))
+            raise DemoError("%s refuses examples/%s/sidecar.yaml:\n%s\n(a binary built from an "
+                            "older checkout lacks newer settings: rebuild it with scripts/build)"
+                            % (self.sidecar_bin, self.name,
+                               check.stdout.decode("utf-8", "replace").rstrip()))
 
         sidecar = self.spawn("sidecar", [self.sidecar_bin, "--config", config])
         wait_until("http://%s:%d/readyz" % (HOST, self.admin_port), sidecar, "the sidecar")

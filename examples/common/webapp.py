@@ -44,7 +44,7 @@ def check_name(value, what="name"):
         raise HttpError(400, "%s must be a string" % what)
     value = value.strip().lower()
     if not NAME_RE.match(value):
-        raise HttpError(400, "%s must be 1-20 lowercase letters, digits, _ or -, starting with a "
+        raise HttpError(400, "%s must be 1-20 letters, digits, _ or -, starting with a "
                         "letter" % what)
     return value
 

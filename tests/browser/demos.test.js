@@ -52,6 +52,11 @@ async function startDemo(scope, name, env = {}) {
     }));
     scope.defer(async () => {
       const problems = [];
+      if (!demo.url) {
+        // Never started (reported where it failed): only make sure it is gone.
+        if (!demo.exited) child.kill('SIGKILL');
+        return problems;
+      }
       if (demo.exited) {
         problems.push(`scripts/demo ${name} exited during the test: ${JSON.stringify(demo.exited)}`);
       } else {
@@ -70,6 +75,9 @@ async function startDemo(scope, name, env = {}) {
         if (!(await h.waitFor(() => portIsFree(port), { timeoutMs: 5000 }).catch(() => false))) {
           problems.push(`the ${which} port ${port} is still in use after the demo stopped`);
         }
+      }
+      for (const marker of ['ERROR: AddressSanitizer', 'LeakSanitizer', 'runtime error:', 'Traceback']) {
+        if (demo.output.includes(marker)) problems.push(`the demo's output contains "${marker}"`);
       }
       const runtime = /publish socket (\S+)\/publish\.sock/.exec(demo.output);
       if (!runtime) problems.push('the sidecar never reported its publish socket');
@@ -90,7 +98,7 @@ async function startDemo(scope, name, env = {}) {
 }
 
 /** Adds the demo's output (its app's and sidecar's logs) to a failure. */
-function demoTest(title, fn) {
+function demoTest(fn) {
   return h.withScope(async (t, scope) => {
     const demos = [];
     try {
@@ -139,7 +147,7 @@ async function send(page, text) {
   await page.press('#text', 'Enter');
 }
 
-test('chat: messages, delivery and read receipts, presence, a private room', demoTest('chat', async (t, scope, demo) => {
+test('chat: messages, delivery and read receipts, presence, a private room', demoTest(async (t, scope, demo) => {
   const presence = { presence: { rules: [{ topics: ['chat.*'], event_topic: 'presence.{topic}', webhook: false }] } };
   if (await h.daemonLacks(t, presence, 'presence')) return;
   const chat = await demo('chat');
@@ -185,7 +193,7 @@ test('chat: messages, delivery and read receipts, presence, a private room', dem
   await waitOnline(alice, ['alice']);
 }));
 
-test('stocks: the table fills and ticks', demoTest('stocks', async (t, scope, demo) => {
+test('stocks: the table fills and ticks', demoTest(async (t, scope, demo) => {
   const stocks = await demo('stocks');
   const page = await newPage(scope);
   const net = await h.watchNetwork(page);
@@ -214,7 +222,7 @@ test('stocks: the table fills and ticks', demoTest('stocks', async (t, scope, de
   await screenshot(page, 'stocks');
 }));
 
-test('tasks: progress per user, resume after a dropped connection, sidecar.missed, reload', demoTest('tasks', async (t, scope, demo) => {
+test('tasks: progress per user, resume after a dropped connection, sidecar.missed, reload', demoTest(async (t, scope, demo) => {
   const tasks = await demo('tasks', { DEMO_FAIL_RATE: '0', DEMO_JOB_SECONDS: '6-10' });
   const page = await newPage(scope);
   const net = await h.watchNetwork(page);

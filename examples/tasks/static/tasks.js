@@ -247,7 +247,7 @@ $('peek-form').addEventListener('submit', async (event) => {
   const box = $('peek-result');
   box.className = 'peek-result muted';
   if (!/^[a-z][a-z0-9_-]{0,19}$/.test(name)) {
-    box.textContent = 'Enter a user name (lowercase letters, digits, _ or -).';
+    box.textContent = 'Enter a user name (1-20 letters, digits, _ or -).';
     return;
   }
   if (!state.token) return;
