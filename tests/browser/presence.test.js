@@ -73,7 +73,7 @@ test('the online list follows a second page joining and leaving', h.withScope(as
   const pages = await scope.pageServer({ '/lobby.html': LOBBY_PAGE });
   const config = {
     access: {
-      public_topics: [],
+      public_topics: ['chat.square'],
       tokens: Object.entries(TOKENS).map(([subject, token]) => ({ token, subject, topics: ['chat.*', 'presence.chat.*'] })),
     },
     cors: { allow_origins: [pages.origin] },
@@ -82,7 +82,6 @@ test('the online list follows a second page joining and leaving', h.withScope(as
     workers: 1,
     presence: { rules: [{ topics: ['chat.*'], event_topic: 'presence.{topic}', webhook: false }] },
   };
-  if (await h.daemonLacks(t, config, 'presence')) return;
   const sc = await scope.sidecar(config);
   const closedByClient = 'sse_connections_closed_total{reason="client"}';
 
@@ -111,16 +110,20 @@ test('the online list follows a second page joining and leaving', h.withScope(as
   assert.equal(message.subscribers, 3);
 
   // Bob closes one tab: he is still online. Carol joining afterwards is the proof that the
-  // sidecar has dealt with that close.
+  // sidecar has dealt with that close. Before her, an anonymous stream on a public room,
+  // which is no one's presence.
   const closedBefore = await sc.metric(closedByClient);
   await bobTabs[0].close();
   await h.waitFor(async () => (await sc.metric(closedByClient)) > closedBefore, { message: 'the sidecar to see the tab close' });
   const carol = await scope.page();
   await carol.goto(pages.url());
-  await h.openStream(carol, 'chat', sc.eventsUrl('chat.lobby', { access_token: TOKENS.carol }));
+  await h.openStream(carol, 'anonymous', sc.eventsUrl('chat.square'));
+  await h.waitOpen(carol, 'anonymous');
+  await h.openStream(carol, 'chat', sc.eventsUrl(['chat.lobby', 'chat.square'], { access_token: TOKENS.carol }));
   await h.waitOpen(carol, 'chat');
   await waitOnline(alice, ['bob', 'carol']);
   await waitPresence(sc, 'chat.lobby', ['alice', 'bob', 'carol']);
+  await waitPresence(sc, 'chat.square', ['carol']);
 
   // And the other: he leaves.
   await bobTabs[1].close();

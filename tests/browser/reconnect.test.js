@@ -17,7 +17,6 @@ test('streams dropped by max_duration resume with Last-Event-ID: nothing lost or
     stream: { max_duration: '1s', retry: '100ms' },
     cors: { allow_origins: [pages.origin] },
   };
-  if (await h.daemonLacks(t, config, 'stream.max_duration')) return;
   const sc = await scope.sidecar(config);
   const page = await scope.page();
   await page.goto(pages.url());
