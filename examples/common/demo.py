@@ -126,6 +126,9 @@ class Demo:
             "SSE_LISTEN": "%s:%d" % (HOST, self.sse_port),
             "ADMIN_LISTEN": "%s:%d" % (HOST, self.admin_port),
             "APP_ORIGIN": app_origin,
+            # The same page opened as http://localhost:PORT (the app points it at the sidecar
+            # under that name too, so cookies still reach it).
+            "APP_ORIGIN_LOCALHOST": "http://localhost:%d" % self.app_port,
             "APP_URL": app_origin,
             "SOCKET": socket_path,
             "JWT_SECRET_FILE": secret_file,
@@ -172,8 +175,10 @@ class Demo:
             template = string.Template(f.read())
         try:
             text = template.substitute(values)
-        except (KeyError, ValueError) as e:
+        except KeyError as e:
             raise DemoError("examples/%s/sidecar.yaml: unknown placeholder %s" % (self.name, e))
+        except ValueError as e:
+            raise DemoError("examples/%s/sidecar.yaml: %s (write a literal $ as $$)" % (self.name, e))
         path = os.path.join(self.runtime, "sidecar.yaml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)

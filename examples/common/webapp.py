@@ -141,7 +141,19 @@ class App:
         self._routes = []
         self.config = {}
         self.route("GET", "/healthz")(lambda request: {"ok": True})
-        self.route("GET", "/api/config")(lambda request: self.config)
+        self.route("GET", "/api/config")(self._page_config)
+
+    def _page_config(self, request):
+        """What the page needs to know, with the sidecar's URL under the host name the page was
+        opened with (localhost or 127.0.0.1): cookies are per host name, so a page opened as
+        localhost must reach the sidecar as localhost for its cookie to go along."""
+        config = dict(self.config)
+        sse = urlsplit(config.get("sse", ""))
+        host = (request.headers.get("Host") or "").rsplit(":", 1)[0]
+        loopback = ("127.0.0.1", "localhost")
+        if sse.hostname in loopback and host in loopback and host != sse.hostname:
+            config["sse"] = sse._replace(netloc="%s:%d" % (host, sse.port)).geturl()
+        return config
 
     def route(self, method, pattern):
         regex = re.compile("^" + re.sub(r"<(\w+)>", r"(?P<\1>[^/]+)", pattern) + "$")
