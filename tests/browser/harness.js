@@ -61,9 +61,9 @@
  *   a test needs and always disposes of it, in reverse order, when the test ends, even on
  *   failure: scope.sidecar(config), scope.pageServer(routes), scope.context(options) (a
  *   fresh browser context), scope.page(context?) (a page in that context or in its own; its
- *   console is recorded), scope.defer(fn). A failing test's
- *   error gets the sidecar logs and page consoles appended; a sidecar problem found at stop
- *   (see Sidecar.stop) fails the test.
+ *   console is recorded), scope.defer(fn) (fn may return a list of problems, which fail the
+ *   test). A failing test's error gets the sidecar logs and page consoles appended; a sidecar
+ *   problem found at stop (see Sidecar.stop) fails the test.
  *   waitFor(fn, {timeoutMs, intervalMs, message}) polls fn until it returns a truthy value.
  *   hs256Jwt(secret, claims) -> a signed JWT.
  *   daemonLacks(t, object, feature) -> true (and the test is skipped) when --check-config
