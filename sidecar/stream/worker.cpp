@@ -484,13 +484,15 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   index_by_topic_.add(&c, c.topics);
   hub_.subscribers().add(c.topics);
   c.subscribed = c.indexed = true;
+  // Read after registering: anything newer reaches this worker's queue later and is sent.
+  if (last_event_id.empty()) c.last_seq = hub_.engine().newest().seq;
+  // Only now: the join event this may publish is newer than last_seq, so the stream receives
+  // its own join like everyone else on the presence topic.
   const AccessDecision& who = c.admission->decision;
   if (hub_.presence().enabled() && who.method != AccessMethod::kAnonymous && !who.subject.empty()) {
     c.presence_topics = hub_.presence().join(who.subject, c.topics);
   }
   if (last_event_id.empty()) {
-    // Read after registering: anything newer reaches this worker's queue later and is sent.
-    c.last_seq = hub_.engine().newest().seq;
     after_queue(c);
     return;
   }

@@ -141,6 +141,20 @@ class PresenceTest(SidecarTestCase):
         # Presence events are ordinary events: they have ids and are kept for resume.
         self.assertTrue(event.id)
 
+    def test_a_stream_always_receives_its_own_join(self):
+        # The join is published while the stream is being set up; it must not fall between
+        # the stream's starting point and its first live event.
+        sc = self.start_presence()
+        for attempt in range(25):
+            client = sc.stream(["chat.lobby", "presence.chat.lobby"], headers=auth(BOB))
+            try:
+                event = client.next_event(timeout=5)
+                self.assertEqual((event.event, json.loads(event.data)["subject"]),
+                                 ("sidecar.join", "bob"), "attempt %d" % attempt)
+            finally:
+                client.close()
+            wait_until(lambda: self.online(sc, "chat.lobby") == [], message="bob left")
+
     def test_anonymous_and_pattern_streams_are_not_tracked(self):
         sc = self.start_presence(extra={"access": {"tokens": SUBSCRIBERS,
                                                    "public_topics": ["chat.open", "public.*"]}})
