@@ -20,39 +20,18 @@ async function boot() {
   state.sse = config.sse;
   $('staff-hint').textContent =
     `${config.staff.join(' and ')} are staff: only they may join the private room #staff.`;
-  try {
-    enter(await api('GET', '/api/me'));
-  } catch (e) {
-    if (e.status !== 401) toast(e.message, 'error');
-    showLogin();
-  }
+  await session.start();
 }
 
-function showLogin() {
-  closeStream();
-  $('chat-view').hidden = true;
-  $('user-chip').hidden = true;
-  $('stream-status').hidden = true;
-  $('login-view').hidden = false;
-  $('login-name').focus();
-}
-
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  $('login-error').textContent = '';
-  try {
-    enter(await api('POST', '/api/login', { name: $('login-name').value }));
-  } catch (e) {
-    $('login-error').textContent = e.message;
-  }
+const session = Demo.signIn({
+  view: 'chat-view',
+  enter: (me) => enter(me),
+  leave: () => {
+    closeStream();
+    state.user = null;
+  },
 });
-
-$('logout').addEventListener('click', async () => {
-  closeStream();
-  await api('POST', '/api/logout').catch(() => {});
-  state.user = null;
-  showLogin();
-});
+const showLogin = () => session.showLogin();
 
 function enter(me) {
   state.user = me.user;

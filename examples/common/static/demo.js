@@ -92,5 +92,42 @@ const Demo = (() => {
     }
   }
 
-  return { api, el, avatar, colorOf, setStatus, toast, time, streamRefusal };
+  /** The sign-in flow of the demos with users: the login form, the logout button, and which of
+      the login view and the page's own `view` shows. `enter(reply)` gets the app's reply to
+      /api/me or /api/login; `leave()` closes the page's stream. */
+  function signIn({ view, enter, leave }) {
+    const $ = (id) => document.getElementById(id);
+    function showLogin() {
+      leave();
+      for (const id of [view, 'user-chip', 'stream-status']) $(id).hidden = true;
+      $('login-view').hidden = false;
+      $('login-name').focus();
+    }
+    $('login-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      $('login-error').textContent = '';
+      try {
+        enter(await api('POST', '/api/login', { name: $('login-name').value }));
+      } catch (e) {
+        $('login-error').textContent = e.message;
+      }
+    });
+    $('logout').addEventListener('click', async () => {
+      leave();
+      await api('POST', '/api/logout').catch(() => {});
+      showLogin();
+    });
+    /** Enters as the signed-in user, or shows the login form. */
+    async function start() {
+      try {
+        enter(await api('GET', '/api/me'));
+      } catch (e) {
+        if (e.status !== 401) toast(e.message, 'error');
+        showLogin();
+      }
+    }
+    return { showLogin, start };
+  }
+
+  return { api, el, avatar, colorOf, setStatus, toast, time, streamRefusal, signIn };
 })();

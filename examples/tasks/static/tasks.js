@@ -16,38 +16,15 @@ const state = {
 
 async function boot() {
   state.sse = (await api('GET', '/api/config')).sse;
-  try {
-    enter((await api('GET', '/api/me')).user);
-  } catch (e) {
-    if (e.status !== 401) toast(e.message, 'error');
-    showLogin();
-  }
+  await session.start();
 }
 
-function showLogin() {
-  disconnect();
-  $('jobs-view').hidden = true;
-  $('user-chip').hidden = true;
-  $('stream-status').hidden = true;
-  $('login-view').hidden = false;
-  $('login-name').focus();
-}
-
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  $('login-error').textContent = '';
-  try {
-    enter((await api('POST', '/api/login', { name: $('login-name').value })).user);
-  } catch (e) {
-    $('login-error').textContent = e.message;
-  }
+const session = Demo.signIn({
+  view: 'jobs-view',
+  enter: (reply) => enter(reply.user),
+  leave: () => disconnect(),
 });
-
-$('logout').addEventListener('click', async () => {
-  disconnect();
-  await api('POST', '/api/logout').catch(() => {});
-  showLogin();
-});
+const showLogin = () => session.showLogin();
 
 async function enter(user) {
   state.user = user;
