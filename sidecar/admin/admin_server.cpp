@@ -118,7 +118,7 @@ void AdminServer::handle(evhttp_request* req) {
     return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/presence" && get) return presence(req);
-  bool publish_path = path == "/publish" || path.starts_with("/publish/");
+  bool publish_path = path == "/publish" || path.starts_with("/publish/") || path == "/disconnect";
   bool known = publish_path || path == "/healthz" || path == "/readyz" || path == "/metrics" ||
                path == "/presence";
   if (!known) return reply(req, 404, "not found\n");
@@ -131,6 +131,7 @@ void AdminServer::handle(evhttp_request* req) {
   auto publisher = authenticate(req, "POST", body);
   if (!publisher) return;
   if (path == "/publish") return publish_json(req, *publisher, body);
+  if (path == "/disconnect") return disconnect(req, *publisher);
   // The topic is one path segment after /publish/; percent-decoding keeps it exact.
   std::string_view encoded = path.substr(std::string_view("/publish/").size());
   char* decoded = evhttp_uridecode(std::string(encoded).c_str(), 0, nullptr);
@@ -168,6 +169,35 @@ void AdminServer::presence(evhttp_request* req) {
   w.EndArray();
   w.EndObject();
   reply_json(req, 200, json.GetString());
+}
+
+void AdminServer::disconnect(evhttp_request* req, const Publisher& publisher) {
+  std::string subject = query_param(req, "subject");
+  std::string topic = query_param(req, "topic");
+  if (subject.empty()) {
+    return reply_json(req, 400, publish_error_reply("POST /disconnect needs subject=", {}));
+  }
+  if (!topic.empty()) {
+    if (auto error = topic_error(topic); !error.empty()) {
+      return reply_json(req, 400, publish_error_reply(error, {}));
+    }
+  }
+  // A publisher limited to some topics may only end streams on them, one topic at a time.
+  if (topic.empty() && !publisher.topics.empty()) {
+    metrics_.count_ingest_error(IngestError::kForbidden);
+    return reply_json(req, 403,
+                      publish_error_reply("a publisher limited to topics must name one", {}));
+  }
+  if (PublishCheck check = PublisherAccess::allows(publisher, topic);
+      !topic.empty() && !check.ok()) {
+    metrics_.count_ingest_error(IngestError::kForbidden);
+    return reply_json(req, check.status, publish_error_reply(check.error, {}));
+  }
+  spdlog::info("publisher {} ends the streams of {}{}{}", publisher.name, subject,
+               topic.empty() ? "" : " on ", topic);
+  if (disconnect_) disconnect_(subject, topic);
+  // The workers end the streams within their next loop turn; nothing is left to wait for.
+  reply_json(req, 202, R"({"ok":true})");
 }
 
 std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, std::string_view method,

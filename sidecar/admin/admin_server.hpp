@@ -1,5 +1,6 @@
 // The admin listener: HTTP publishing (POST /publish, POST /publish/{topic}), health
-// (/healthz, /readyz), Prometheus metrics (/metrics) and who is online (GET /presence?topic=T).
+// (/healthz, /readyz), Prometheus metrics (/metrics), who is online (GET /presence?topic=T) and
+// ending a subject's streams (POST /disconnect?subject=S[&topic=T]).
 // Request/response only, on the hub's loop, so libevent's evhttp serves it; streams never come
 // here.
 #pragma once
@@ -29,6 +30,9 @@ class AdminServer {
   bool listen(std::string& error, UniqueFd inherited = {});
   void reconfigure(std::shared_ptr<const Config> config);
   void set_draining() { draining_ = true; }
+  // POST /disconnect hands (subject, topic) to this; it ends the matching streams.
+  using Disconnect = std::function<void(std::string subject, std::string topic)>;
+  void set_disconnect(Disconnect disconnect) { disconnect_ = std::move(disconnect); }
 
  private:
   static void on_request(evhttp_request* req, void* self);
@@ -39,6 +43,7 @@ class AdminServer {
   std::optional<Publisher> authenticate(evhttp_request* req, std::string_view method,
                                         const std::string& body);
   void presence(evhttp_request* req);
+  void disconnect(evhttp_request* req, const Publisher& publisher);
   void apply_limits();
   void count_refusal(const PublishCheck& check);
 
@@ -47,6 +52,7 @@ class AdminServer {
   std::shared_ptr<const Config> config_;
   PublisherAccess& publishers_;
   std::function<std::string()> extra_metrics_;
+  Disconnect disconnect_;
   EvHttpPtr http_;
   bool draining_ = false;
 };

@@ -133,6 +133,11 @@ bool Server::start() {
   publishers_ = std::make_unique<PublisherAccess>(cfg);
   admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_, *publishers_,
                                          [this] { return server_metrics(); });
+  admin_->set_disconnect([this](const std::string& subject, const std::string& topic) {
+    for (auto& w : workers_) {
+      w->post([subject, topic](Worker& worker) { worker.disconnect(subject, topic); });
+    }
+  });
   if (!admin_->listen(error, take("admin"))) {
     spdlog::error("{}", error);
     return false;

@@ -217,6 +217,24 @@ void Worker::reconfigure(std::shared_ptr<const Config> config) {
   flush_dirty();
 }
 
+void Worker::disconnect(const std::string& subject, const std::string& topic) {
+  std::vector<StreamConn*> matching;
+  for (auto& [serial, conn] : conns_) {
+    StreamConn& c = *conn;
+    if (c.state != StreamConn::State::kStreaming || !c.admission) continue;
+    if (c.admission->decision.subject != subject) continue;
+    bool on_topic =
+        topic.empty() || std::any_of(c.topics.begin(), c.topics.end(),
+                                     [&](const TopicPattern& p) { return p.matches(topic); });
+    if (on_topic) matching.push_back(&c);
+  }
+  for (StreamConn* c : matching) {
+    end_with_notice(*c, "sidecar.revoked", "disconnected by the application",
+                    CloseReason::kRevoked);
+  }
+  flush_dirty();
+}
+
 void Worker::arm_heartbeat() {
   timeval tv = to_timeval(config_->stream.heartbeat_interval);
   event_add(heartbeat_.get(), &tv);

@@ -47,6 +47,8 @@ class Worker final : public EventListener {
 
   // Worker thread (run them through post()).
   void reconfigure(std::shared_ptr<const Config> config);
+  // Ends, with `sidecar.revoked`, the streams of `subject` (on `topic`, when not empty).
+  void disconnect(const std::string& subject, const std::string& topic);
   void drain();  // stop accepting; end every stream once its buffer is flushed
   void stop();   // leave the loop now
 

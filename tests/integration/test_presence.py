@@ -267,6 +267,54 @@ class PresenceTest(SidecarTestCase):
                 self.assertRegex(result.stderr, r"config\.yaml:\d+:\d+: ")
 
 
+class DisconnectTest(SidecarTestCase):
+    def test_the_app_ends_a_subjects_streams(self):
+        sc = self.start_sidecar({
+            "access": {"tokens": SUBSCRIBERS},
+            "presence": {"rules": [{"topics": ["chat.*"], "event_topic": "presence.{topic}"}]},
+            "publish": {"tokens": [TOKEN, {"token": "limited-publisher-token-00000000",
+                                           "topics": ["chat.lobby"]}]}})
+        staff = self.stream(sc, ["chat.staff"], headers=auth(ALICE))
+        lobby = self.stream(sc, ["chat.lobby", "presence.chat.staff"], headers=auth(ALICE))
+        bob = self.stream(sc, ["chat.staff"], headers=auth(BOB))
+
+        def post(query, token=TOKEN):
+            status, _, body = sc.admin_request("POST", "/disconnect?" + query,
+                                               headers=auth(token) if token else {})
+            return status, json.loads(body)
+
+        self.assertEqual(post("subject=alice&topic=chat.staff", token=None)[0], 401)
+        self.assertEqual(post("subject=alice&topic=chat.staff",
+                              token="limited-publisher-token-00000000")[0], 403)
+        self.assertEqual(post("subject=alice", token="limited-publisher-token-00000000")[0], 403)
+        self.assertEqual(post("topic=chat.staff")[0], 400)
+        self.assertEqual(post("subject=alice&topic=bad%20topic")[0], 400)
+
+        self.assertEqual(post("subject=alice&topic=chat.staff"), (202, {"ok": True}))
+        notice = staff.next_event()
+        self.assertEqual(notice.event, "sidecar.revoked")
+        self.assertIn("disconnected by the application", notice.data)
+        staff.read_to_eof(timeout=5)
+        self.assertTrue(staff.ended_cleanly)
+        # Alice leaves #staff (her lobby stream sees it); her other stream and bob's stay.
+        seen = []
+        while ("sidecar.leave", "alice") not in seen and len(seen) < 4:
+            event = lobby.next_event()
+            seen.append((event.event, json.loads(event.data)["subject"]))
+        self.assertEqual(seen[-1], ("sidecar.leave", "alice"), seen)
+        pub = self.publisher(sc)
+        pub.send({"topic": "chat.staff", "data": "still here"})
+        self.assertEqual(pub.read_reply()["subscribers"], 1)
+        self.assertEqual(bob.next_event().data, "still here")
+        self.assertFalse(lobby.eof)
+
+        self.assertEqual(post("subject=alice"), (202, {"ok": True}))
+        self.assertEqual(lobby.next_event().event, "sidecar.revoked")
+        lobby.read_to_eof(timeout=5)
+        sc.wait_metric('sse_connections_closed_total{reason="revoked"}', lambda v: v == 2)
+        self.assertIn("ends the streams of alice on chat.staff", sc.log())
+
+
 class StreamLifetimeTest(SidecarTestCase):
     def test_max_duration_ends_streams_and_they_resume(self):
         sc = self.start_sidecar({"stream": {"max_duration": "1s"},
