@@ -268,8 +268,17 @@ class App:
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A browser tab or a keep-alive client going away mid-request is routine,
+                # not an error worth a traceback; anything else still gets one.
+                if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                    return
+                super().handle_error(request, client_address)
+
+        server = Server((host, port), Handler)
 
         def stop(signum, frame):
             # serve_forever runs on this thread: shut down from another one.
