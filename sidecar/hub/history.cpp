@@ -3,6 +3,19 @@
 #include <algorithm>
 
 namespace sidecar {
+namespace {
+
+// Events gathered from several topics, sorted by id with each event once (an event published
+// to several topics sits in each of their lists).
+void in_id_order_once(std::vector<EventRef>& events) {
+  std::sort(events.begin(), events.end(),
+            [](const EventRef& a, const EventRef& b) { return a->id().seq < b->id().seq; });
+  events.erase(std::unique(events.begin(), events.end(),
+                           [](const EventRef& a, const EventRef& b) { return a.get() == b.get(); }),
+               events.end());
+}
+
+}  // namespace
 
 void History::set_limits(const HistoryConfig& limits) {
   std::lock_guard lock(mutex_);
@@ -89,13 +102,7 @@ Replay History::since(const std::vector<TopicPattern>& patterns, std::string_vie
       collect(it->second);
     }
   }
-  // Several topics (or one event published to several) can yield the same event twice.
-  std::sort(replay.events.begin(), replay.events.end(),
-            [](const EventRef& a, const EventRef& b) { return a->id().seq < b->id().seq; });
-  replay.events.erase(
-      std::unique(replay.events.begin(), replay.events.end(),
-                  [](const EventRef& a, const EventRef& b) { return a.get() == b.get(); }),
-      replay.events.end());
+  in_id_order_once(replay.events);
   // A client that missed events refreshes from its app and then follows live events; replaying
   // the rest would re-apply stale events on top of fresh state.
   if (replay.missed) replay.events.clear();
@@ -110,12 +117,7 @@ HistorySnapshot History::snapshot() const {
     if (topic.evicted_seq > 0) out.horizons.push_back({name, topic.evicted_seq});
     out.events.insert(out.events.end(), topic.events.begin(), topic.events.end());
   }
-  std::sort(out.events.begin(), out.events.end(),
-            [](const EventRef& a, const EventRef& b) { return a->id().seq < b->id().seq; });
-  out.events.erase(
-      std::unique(out.events.begin(), out.events.end(),
-                  [](const EventRef& a, const EventRef& b) { return a.get() == b.get(); }),
-      out.events.end());
+  in_id_order_once(out.events);
   return out;
 }
 
