@@ -180,7 +180,12 @@ bool Server::start() {
 }
 
 int Server::run() {
-  if (!base_ || !start()) return 1;
+  if (!base_) return 1;
+  if (!start()) {
+    // The state file was consumed when read: put it back, or a failed start would lose it.
+    save_state();
+    return 1;
+  }
   event_base_dispatch(base_.get());
   for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });
   for (auto& w : workers_) w->join();

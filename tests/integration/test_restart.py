@@ -265,6 +265,29 @@ class StateFileTest(SidecarTestCase):
         client = self.stream(sc, ["public.a"], headers={"Last-Event-ID": first})
         self.assertEqual(client.next_event().event, "sidecar.missed")
 
+    def test_a_failed_start_keeps_the_state_file(self):
+        sc = self.start_sidecar({"state_file": self.state}, start=False)
+        sc.keep_ports = True
+        sc.start()
+        first = self.publish(sc, "kept", topic="public.a")[0]
+        sc.stop()
+        # The stream port is taken: this start fails after reading the state file.
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        blocker.bind(("127.0.0.1", sc.sse_port))
+        blocker.listen(1)
+        try:
+            with self.assertRaises(AssertionError):
+                sc.start(timeout=3)
+        finally:
+            blocker.close()
+        self.assertIn("cannot listen", sc.log())
+        self.assertTrue(os.path.exists(self.state), "the state survives a failed start")
+        sc.start()
+        client = self.stream(sc, ["public.a"], headers={"Last-Event-ID": first})
+        new_id = self.publish(sc, "after", topic="public.a")[0]
+        self.assertEqual(client.next_event().data, "after")
+        self.assertEqual(parse_id(new_id)[0], parse_id(first)[0])
+
     def test_unwritable_state_file_fails_the_exit_status(self):
         blocker = os.path.join(self.dir, "file")
         open(blocker, "w").close()
