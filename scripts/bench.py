@@ -277,7 +277,8 @@ def machine_description():
 
 def plot(results, out_png, tmp):
     csvs = {name: r["steady"].get("csv") for name, r in results.items() if "steady" in r}
-    if not shutil.which("gnuplot") or not all(csvs.values()):
+    # Without the steady scenario (--only) there is no latency curve to draw.
+    if not shutil.which("gnuplot") or not csvs or not all(csvs.values()):
         return False
     script = tmp / "plot.gp"
     lines = []
