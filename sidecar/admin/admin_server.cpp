@@ -3,12 +3,12 @@
 #include <event2/keyvalq_struct.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 #include <sys/queue.h>
 
 #include "sidecar/admin/metrics_text.hpp"
+#include "sidecar/core/json_writer.hpp"
+#include "sidecar/core/wall_clock.hpp"
 #include "sidecar/ingest/publish_message.hpp"
 #include "sidecar/net/listen_socket.hpp"
 
@@ -157,14 +157,14 @@ void AdminServer::presence(evhttp_request* req) {
     }
   }
   rapidjson::StringBuffer json;
-  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  JsonWriter w(json);
   w.StartObject();
   w.Key("topic");
-  w.String(topic.data(), static_cast<rapidjson::SizeType>(topic.size()));
+  write_string(w, topic);
   w.Key("subjects");
   w.StartArray();
   for (const auto& subject : hub_.presence().subjects(topic)) {
-    w.String(subject.data(), static_cast<rapidjson::SizeType>(subject.size()));
+    write_string(w, subject);
   }
   w.EndArray();
   w.EndObject();
@@ -188,8 +188,8 @@ void AdminServer::disconnect(evhttp_request* req, const Publisher& publisher) {
     return reply_json(req, 403,
                       publish_error_reply("a publisher limited to topics must name one", {}));
   }
-  if (PublishCheck check = PublisherAccess::allows(publisher, topic);
-      !topic.empty() && !check.ok()) {
+  // (Without a topic, an unrestricted publisher is the only kind left, and allows() passes.)
+  if (PublishCheck check = PublisherAccess::allows(publisher, topic); !check.ok()) {
     metrics_.count_ingest_error(IngestError::kForbidden);
     return reply_json(req, check.status, publish_error_reply(check.error, {}));
   }
@@ -208,12 +208,9 @@ std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, std::str
     return std::string_view(v ? v : "");
   };
   PublishCheck refusal;
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
   auto publisher = publishers_.authenticate_http(
       header("Authorization"), header("X-Sidecar-Timestamp"), header("X-Sidecar-Signature"), method,
-      evhttp_request_get_uri(req), body, now, refusal);
+      evhttp_request_get_uri(req), body, unix_seconds(), refusal);
   if (!publisher) {
     metrics_.count_ingest_error(refusal.status == 403 ? IngestError::kForbidden
                                                       : IngestError::kUnauthorized);

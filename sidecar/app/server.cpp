@@ -9,6 +9,7 @@
 #include "sidecar/app/service_manager.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
+#include "sidecar/core/wall_clock.hpp"
 #include "sidecar/hub/memory_engine.hpp"
 #include "sidecar/net/listen_socket.hpp"
 
@@ -17,12 +18,6 @@ namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
 constexpr timeval kDrainCheckInterval{0, 50000};
-
-std::uint64_t now_epoch_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
 
 // Settings bound to sockets and threads at startup; a reload keeps the running values.
 void keep_startup_settings(const Config& running, Config& next) {
@@ -64,7 +59,7 @@ std::unique_ptr<SavedState> Server::restore_state() {
     return nullptr;
   }
   if (load.result == StateLoad::Result::kRejected) {
-    std::string aside = path + ".bad-" + std::to_string(now_epoch_ms() / 1000);
+    std::string aside = path + ".bad-" + std::to_string(unix_seconds());
     if (::rename(path.c_str(), aside.c_str()) == 0) {
       spdlog::error("state file {} not used: {}; moved to {}; starting with empty history", path,
                     load.error, aside);
@@ -104,7 +99,7 @@ bool Server::save_state() {
 }
 
 bool Server::start() {
-  std::uint64_t epoch = now_epoch_ms();
+  std::uint64_t epoch = unix_ms();
   const Config& cfg = *config_;
   std::unique_ptr<SavedState> restored = restore_state();
   hub_ = std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) {

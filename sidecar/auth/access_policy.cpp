@@ -16,6 +16,7 @@
 #include "sidecar/auth/delegated_auth.hpp"
 #include "sidecar/auth/jwt_verifier.hpp"
 #include "sidecar/auth/token_table.hpp"
+#include "sidecar/core/wall_clock.hpp"
 
 namespace sidecar {
 
@@ -38,12 +39,6 @@ std::string_view to_string(AccessMethod method) {
 }
 
 namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 JwtRules jwt_rules(const JwtConfig& c) {
   JwtRules rules;
@@ -130,7 +125,7 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
     if (r.signed_url.present()) {
       if (signed_secret_.empty()) return refuse(401, "signed URLs are not enabled");
       std::int64_t expires_at = 0;
-      std::string why = verify_signed_url(r.signed_url, signed_secret_, unix_now(),
+      std::string why = verify_signed_url(r.signed_url, signed_secret_, unix_seconds(),
                                           signed_max_lifetime_s_, expires_at);
       if (!why.empty()) return refuse(401, why, AccessMethod::kSignedUrl);
       return grant(r.signed_url.subject, AccessMethod::kSignedUrl,
@@ -144,7 +139,7 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
       if (jwt_ && std::count(r.token.begin(), r.token.end(), '.') == 2) {
         JwtGrant claims;
         std::string why;
-        if (!jwt_->verify(r.token, unix_now(), claims, why))
+        if (!jwt_->verify(r.token, unix_seconds(), claims, why))
           return refuse(401, why, AccessMethod::kJwt);
         // Admitted within the leeway means the stream may run to the end of it, not that it
         // is admitted only to be closed at once.

@@ -1,13 +1,12 @@
 #include "sidecar/auth/delegated_auth.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/json_writer.hpp"
 
 namespace sidecar {
 namespace {
@@ -17,7 +16,7 @@ constexpr std::size_t kMaxReasonBytes = 200;
 
 std::string request_body(const AccessRequest& r) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonWriter w(buf);
   w.StartObject();
   w.Key("topics");
   w.StartArray();
@@ -62,9 +61,11 @@ DelegatedAuth::Answer DelegatedAuth::interpret(const HttpResult& result) {
     d.reason = "refused by the application";
     rapidjson::Document doc;
     doc.Parse(result.body.data(), result.body.size());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("reason") &&
-        doc["reason"].IsString()) {
-      d.reason = one_line(doc["reason"].GetString());
+    if (!doc.HasParseError() && doc.IsObject()) {
+      auto reason = doc.FindMember("reason");
+      if (reason != doc.MemberEnd() && reason->value.IsString()) {
+        d.reason = one_line(reason->value.GetString());
+      }
     }
     return a;
   }
@@ -73,12 +74,15 @@ DelegatedAuth::Answer DelegatedAuth::interpret(const HttpResult& result) {
   if (result.status != 200) return a;  // 5xx, timeout, refused connection: not cached
   rapidjson::Document doc;
   doc.Parse(result.body.data(), result.body.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("subject") ||
-      !doc["subject"].IsString() || !doc.HasMember("topics") || !doc["topics"].IsArray()) {
+  if (doc.HasParseError() || !doc.IsObject()) doc.SetObject();  // then reported as malformed
+  auto subject = doc.FindMember("subject");
+  auto topics = doc.FindMember("topics");
+  if (subject == doc.MemberEnd() || !subject->value.IsString() || topics == doc.MemberEnd() ||
+      !topics->value.IsArray()) {
     spdlog::warn("delegated auth: the application's 200 answer is not {{\"subject\",\"topics\"}}");
     return a;
   }
-  for (const auto& t : doc["topics"].GetArray()) {
+  for (const auto& t : topics->value.GetArray()) {
     auto p = t.IsString() ? TopicPattern::parse(t.GetString()) : std::nullopt;
     if (!p) {
       spdlog::warn("delegated auth: the application granted an invalid topic pattern");
@@ -88,7 +92,7 @@ DelegatedAuth::Answer DelegatedAuth::interpret(const HttpResult& result) {
   }
   d.status = 200;
   d.reason.clear();
-  d.subject = doc["subject"].GetString();
+  d.subject = subject->value.GetString();
   return a;
 }
 

@@ -283,11 +283,7 @@ std::string pattern_error(const std::string& text) {
 // An event topic template: "{topic}" stands for the tracked topic; with it replaced by a
 // sample topic the result must be a valid topic name.
 std::string presence_topic_error(const std::string& text) {
-  std::string sample = text;
-  for (auto at = sample.find("{topic}"); at != std::string::npos; at = sample.find("{topic}")) {
-    sample.replace(at, 7, "a.b");
-  }
-  if (auto error = topic_error(sample); !error.empty()) {
+  if (auto error = topic_error(expand_topic_template(text, "a.b")); !error.empty()) {
     return "'" + text + "' is not a topic (\"{topic}\" may stand for the tracked topic): " + error;
   }
   return {};

@@ -10,6 +10,19 @@ bool is_topic_char(char c) {
 
 }  // namespace
 
+std::string expand_topic_template(std::string_view pattern, std::string_view topic) {
+  constexpr std::string_view kPlaceholder = "{topic}";
+  std::string out;
+  std::size_t from = 0;
+  for (auto at = pattern.find(kPlaceholder); at != std::string_view::npos;
+       at = pattern.find(kPlaceholder, from)) {
+    out.append(pattern.substr(from, at - from)).append(topic);
+    from = at + kPlaceholder.size();
+  }
+  out.append(pattern.substr(from));
+  return out;
+}
+
 std::string topic_error(std::string_view topic) {
   if (topic.empty()) return "topic is empty";
   if (topic.size() > kMaxTopicBytes) {

@@ -17,6 +17,9 @@ inline constexpr std::size_t kMaxTopicBytes = 200;
 // Empty when `topic` is a valid topic name, otherwise a one-line reason.
 std::string topic_error(std::string_view topic);
 
+// A topic template with every "{topic}" replaced by `topic` (e.g. "presence.{topic}").
+std::string expand_topic_template(std::string_view pattern, std::string_view topic);
+
 class TopicPattern {
  public:
   // nullopt with `error` filled when `text` is neither a topic nor a valid pattern.

@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,7 +13,9 @@
 #include <sstream>
 
 #include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/topic.hpp"
+#include "sidecar/core/wall_clock.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
@@ -24,21 +24,9 @@ namespace {
 constexpr std::string_view kMagic = "sse-sidecar-state";
 constexpr int kVersion = 1;
 
-std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 std::string encode(const SavedState& state) {
   rapidjson::StringBuffer json;
-  Writer w(json);
+  JsonWriter w(json);
   auto now = Event::Clock::now();
   w.StartObject();
   w.Key("epoch");
@@ -46,14 +34,14 @@ std::string encode(const SavedState& state) {
   w.Key("last_seq");
   w.Uint64(state.last_seq);
   w.Key("written_ms");
-  w.Uint64(wall_ms());
+  w.Uint64(unix_ms());
   w.Key("forgotten_seq");
   w.Uint64(state.history.forgotten_seq);
   w.Key("horizons");
   w.StartArray();
   for (const auto& h : state.history.horizons) {
     w.StartArray();
-    put(w, h.topic);
+    write_string(w, h.topic);
     w.Uint64(h.evicted_seq);
     w.EndArray();
   }
@@ -66,13 +54,13 @@ std::string encode(const SavedState& state) {
     w.Uint64(e->id().seq);
     w.Key("topics");
     w.StartArray();
-    for (const auto& t : e->topics()) put(w, t);
+    for (const auto& t : e->topics()) write_string(w, t);
     w.EndArray();
     w.Key("age_ms");
     w.Uint64(static_cast<std::uint64_t>(std::max<std::int64_t>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(now - e->published()).count())));
     w.Key("frame");
-    put(w, e->plain());
+    write_string(w, e->plain());
     w.EndObject();
   }
   w.EndArray();
@@ -139,7 +127,7 @@ bool decode(const rapidjson::Value& doc, SavedState& state, Check& check) {
     state.history.horizons.push_back({h[0].GetString(), h[1].GetUint64()});
   }
   // Time spent stopped counts toward history.max_age, as if the events had stayed in memory.
-  std::uint64_t now_wall = wall_ms();
+  std::uint64_t now_wall = unix_ms();
   std::uint64_t downtime = now_wall > written ? now_wall - written : 0;
   auto now = Event::Clock::now();
   std::uint64_t previous = 0;

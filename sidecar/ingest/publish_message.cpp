@@ -1,11 +1,10 @@
 #include "sidecar/ingest/publish_message.hpp"
 
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 
+#include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/sse/sse_format.hpp"
 
@@ -21,7 +20,7 @@ PublishMessage fail(IngestError kind, std::string error, PublishMessage&& m) {
 
 std::string to_json(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  JsonWriter writer(buffer);
   value.Accept(writer);
   return {buffer.GetString(), buffer.GetSize()};
 }
@@ -146,7 +145,7 @@ PublishMessage make_raw_publish(std::string_view topic, std::string_view event, 
 
 namespace {
 
-void write_ref(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view ref) {
+void write_ref(JsonWriter& w, std::string_view ref) {
   if (ref.empty()) return;
   w.Key("ref");
   w.RawValue(ref.data(), ref.size(), rapidjson::kObjectType);
@@ -156,12 +155,12 @@ void write_ref(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view r
 
 std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::string_view ref) {
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  JsonWriter w(buffer);
   w.StartObject();
   w.Key("ok");
   w.Bool(true);
   w.Key("id");
-  w.String(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+  write_string(w, id);
   w.Key("subscribers");
   w.Uint64(subscribers);
   write_ref(w, ref);
@@ -171,12 +170,12 @@ std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::
 
 std::string publish_error_reply(std::string_view error, std::string_view ref) {
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  JsonWriter w(buffer);
   w.StartObject();
   w.Key("ok");
   w.Bool(false);
   w.Key("error");
-  w.String(error.data(), static_cast<rapidjson::SizeType>(error.size()));
+  write_string(w, error);
   write_ref(w, ref);
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};

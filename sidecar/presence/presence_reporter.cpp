@@ -1,8 +1,7 @@
 #include "sidecar/presence/presence_reporter.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
+#include "sidecar/core/json_writer.hpp"
 
 namespace sidecar {
 
@@ -33,12 +32,12 @@ void PresenceReporter::report() {
     if (change.webhook) webhook_.add(change);
     if (change.event_topic.empty()) continue;
     rapidjson::StringBuffer json;
-    rapidjson::Writer<rapidjson::StringBuffer> w(json);
+    JsonWriter w(json);
     w.StartObject();
     w.Key("topic");
-    w.String(change.topic.data(), static_cast<rapidjson::SizeType>(change.topic.size()));
+    write_string(w, change.topic);
     w.Key("subject");
-    w.String(change.subject.data(), static_cast<rapidjson::SizeType>(change.subject.size()));
+    write_string(w, change.subject);
     w.EndObject();
     EventDraft draft;
     draft.topics.push_back(change.event_topic);

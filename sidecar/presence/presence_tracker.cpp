@@ -3,30 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <chrono>
+
+#include "sidecar/core/wall_clock.hpp"
 
 namespace sidecar {
-namespace {
-
-std::uint64_t now_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-std::string expand(const std::string& pattern, std::string_view topic) {
-  std::string out;
-  std::size_t from = 0;
-  for (auto at = pattern.find("{topic}"); at != std::string::npos;
-       at = pattern.find("{topic}", from)) {
-    out.append(pattern, from, at - from).append(topic);
-    from = at + 7;
-  }
-  out.append(pattern, from);
-  return out;
-}
-
-}  // namespace
 
 std::string_view to_string(PresenceChange::Action action) {
   return action == PresenceChange::Action::kJoin ? "join" : "leave";
@@ -60,7 +40,7 @@ const PresenceTracker::Rule* PresenceTracker::rule_for(std::string_view topic) c
 
 void PresenceTracker::record(PresenceChange::Action action, const std::string& topic,
                              const Room& room, const std::string& subject) {
-  pending_.push_back({action, topic, subject, room.event_topic, room.webhook, now_ms()});
+  pending_.push_back({action, topic, subject, room.event_topic, room.webhook, unix_ms()});
 }
 
 std::vector<std::string> PresenceTracker::join(const std::string& subject,
@@ -77,8 +57,9 @@ std::vector<std::string> PresenceTracker::join(const std::string& subject,
       if (room == rooms_.end()) {
         const Rule* rule = rule_for(topic);
         if (!rule) continue;
-        Room fresh{
-            rule->event_topic.empty() ? "" : expand(rule->event_topic, topic), rule->webhook, {}};
+        Room fresh{rule->event_topic.empty() ? "" : expand_topic_template(rule->event_topic, topic),
+                   rule->webhook,
+                   {}};
         if (!fresh.event_topic.empty() && !topic_error(fresh.event_topic).empty()) {
           // The template was checked with a short sample; a long topic can still overflow.
           spdlog::warn("presence of '{}': event topic '{}' is not a valid topic; not published",

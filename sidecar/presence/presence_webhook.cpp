@@ -1,22 +1,16 @@
 #include "sidecar/presence/presence_webhook.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 
 #include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/json_writer.hpp"
+#include "sidecar/core/wall_clock.hpp"
 
 namespace sidecar {
-namespace {
-
-void write_string(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 PresenceWebhook::PresenceWebhook(event_base* base, Metrics& metrics, PresenceWebhookConfig config)
     : metrics_(metrics),
@@ -57,7 +51,7 @@ void PresenceWebhook::send() {
   if (batch_.empty()) {
     if (queue_.empty()) return;
     rapidjson::StringBuffer json;
-    rapidjson::Writer<rapidjson::StringBuffer> w(json);
+    JsonWriter w(json);
     w.StartObject();
     w.Key("changes");
     w.StartArray();
@@ -89,9 +83,7 @@ void PresenceWebhook::send() {
   call.headers.emplace_back("Content-Type", "application/json");
   if (!config_.secret.empty()) {
     // Signed per attempt, so a retry after a long backoff still carries a fresh timestamp.
-    std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+    std::string ts = std::to_string(unix_seconds());
     call.headers.emplace_back("X-Sidecar-Timestamp", ts);
     call.headers.emplace_back("X-Sidecar-Signature",
                               "sha256=" + to_hex(hmac_sha256(config_.secret, ts + "\n" + batch_)));

@@ -3,10 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +11,8 @@
 #include <cstring>
 #include <random>
 
+#include "sidecar/core/json_writer.hpp"
+#include "sidecar/core/wall_clock.hpp"
 #include "sidecar/sse/sse_format.hpp"
 #include "sidecar/stream/stream_params.hpp"
 
@@ -47,10 +46,10 @@ void release_event(const void*, size_t, void* event) {
 // client's next reconnect resumes from here rather than reporting the same gap again.
 std::string missed_frame(const Replay& replay, std::string_view last_event_id) {
   rapidjson::StringBuffer json;
-  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  JsonWriter w(json);
   w.StartObject();
   w.Key("last_event_id");
-  w.String(last_event_id.data(), static_cast<rapidjson::SizeType>(last_event_id.size()));
+  write_string(w, last_event_id);
   w.Key("reason");
   w.String("events after this id are no longer available; refresh your state");
   w.EndObject();
@@ -119,16 +118,14 @@ Worker::Worker(unsigned index, Hub& hub, Metrics& metrics, ConnectionLimits& lim
       limits_(limits),
       config_(std::move(config)),
       listen_fd_(listen_fd),
-      base_(event_base_new()),
-      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (!base_ || !wake_fd_) throw std::runtime_error("cannot create worker event loop");
+      base_(event_base_new()) {
+  if (!base_) throw std::runtime_error("cannot create worker event loop");
   access_ = make_access_policy(*config_, base_.get());
-  wake_event_.reset(event_new(base_.get(), wake_fd_.get(), EV_READ | EV_PERSIST, &on_wake, this));
+  wakeup_ = std::make_unique<LoopWakeup>(base_.get(), [this] { run_queue(); });
   accept_event_.reset(event_new(base_.get(), listen_fd_, EV_READ | EV_PERSIST, &on_accept, this));
   accept_resume_.reset(evtimer_new(base_.get(), &on_accept_resume, this));
   heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_heartbeat, this));
   reap_event_.reset(event_new(base_.get(), -1, 0, &on_reap, this));
-  event_add(wake_event_.get(), nullptr);
   event_add(accept_event_.get(), nullptr);
   arm_heartbeat();
 }
@@ -166,29 +163,23 @@ void Worker::enqueue(Item item) {
     queue_.push_back(std::move(item));
   }
   // Only the first item since the worker last drained the queue needs a wakeup.
-  if (was_empty) {
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof(one));
-  }
+  if (was_empty) wakeup_->notify();
 }
 
-void Worker::on_wake(evutil_socket_t fd, short, void* self) {
-  auto* w = static_cast<Worker*>(self);
-  std::uint64_t count;
-  [[maybe_unused]] auto n = ::read(fd, &count, sizeof(count));
+void Worker::run_queue() {
   std::vector<Item> items;
   {
-    std::lock_guard lock(w->queue_mutex_);
-    items.swap(w->queue_);
+    std::lock_guard lock(queue_mutex_);
+    items.swap(queue_);
   }
   for (auto& item : items) {
     if (auto* batch = std::get_if<std::shared_ptr<const EventBatch>>(&item)) {
-      w->deliver(**batch);
+      deliver(**batch);
     } else {
-      std::get<Task>(item)(*w);
+      std::get<Task>(item)(*this);
     }
   }
-  w->flush_dirty();
+  flush_dirty();
 }
 
 void Worker::reconfigure(std::shared_ptr<const Config> config) {
@@ -478,10 +469,7 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   }
   std::string head = stream_head(c.chunked, admission->decision.cors_headers);
   if (auto expires = admission->decision.expires_at) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    timeval tv{static_cast<time_t>(std::max<std::int64_t>(0, *expires - now)), 0};
+    timeval tv{static_cast<time_t>(std::max<std::int64_t>(0, *expires - unix_seconds())), 0};
     admission->expiry.reset(evtimer_new(base_.get(), &on_expiry, &c));
     event_add(admission->expiry.get(), &tv);
   }
@@ -660,10 +648,10 @@ void Worker::on_expiry(evutil_socket_t, short, void* arg) {
 void Worker::end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
                              CloseReason count_as) {
   rapidjson::StringBuffer json;
-  rapidjson::Writer<rapidjson::StringBuffer> w(json);
+  JsonWriter w(json);
   w.StartObject();
   w.Key("reason");
-  w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+  write_string(w, reason);
   w.EndObject();
   std::string frame = "event: " + std::string(name) + "\ndata: " + json.GetString() + "\n\n";
   queue_copy(c, frame);

@@ -19,6 +19,7 @@
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/net/loop_wakeup.hpp"
 #include "sidecar/stream/connection_limits.hpp"
 #include "sidecar/stream/http_response.hpp"
 #include "sidecar/stream/stream_conn.hpp"
@@ -56,7 +57,7 @@ class Worker final : public EventListener {
   using Item = std::variant<std::shared_ptr<const EventBatch>, Task>;
 
   void enqueue(Item item);  // any thread
-  static void on_wake(evutil_socket_t fd, short, void* self);
+  void run_queue();         // on the wakeup: events and tasks handed over by other threads
   static void on_accept(evutil_socket_t fd, short, void* self);
   static void on_accept_resume(evutil_socket_t, short, void* self);
   static void on_heartbeat(evutil_socket_t, short, void* self);
@@ -104,8 +105,7 @@ class Worker final : public EventListener {
 
   EventBasePtr base_;
   std::unique_ptr<AccessPolicy> access_;  // after base_: its outbound calls hold events on it
-  UniqueFd wake_fd_;
-  EventPtr wake_event_;
+  std::unique_ptr<LoopWakeup> wakeup_;
   EventPtr accept_event_;
   EventPtr accept_resume_;
   EventPtr heartbeat_;
