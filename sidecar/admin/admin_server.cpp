@@ -52,10 +52,11 @@ std::string query_param(evhttp_request* req, const char* name) {
 
 }  // namespace
 
-AdminServer::AdminServer(event_base* base, Hub& hub, Metrics& metrics,
-                         std::shared_ptr<const Config> config, PublisherAccess& publishers,
-                         std::function<std::string()> extra_metrics)
+AdminServer::AdminServer(event_base* base, Hub& hub, const PresenceTracker& presence,
+                         Metrics& metrics, std::shared_ptr<const Config> config,
+                         PublisherAccess& publishers, std::function<std::string()> extra_metrics)
     : hub_(hub),
+      presence_(presence),
       metrics_(metrics),
       config_(std::move(config)),
       publishers_(publishers),
@@ -163,7 +164,7 @@ void AdminServer::presence(evhttp_request* req) {
   write_string(w, topic);
   w.Key("subjects");
   w.StartArray();
-  for (const auto& subject : hub_.presence().subjects(topic)) {
+  for (const auto& subject : presence_.subjects(topic)) {
     write_string(w, subject);
   }
   w.EndArray();

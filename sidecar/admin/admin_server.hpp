@@ -14,6 +14,7 @@
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/ingest/publisher_access.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/presence/presence_tracker.hpp"
 
 namespace sidecar {
 
@@ -21,8 +22,9 @@ class AdminServer {
  public:
   // Extra gauges owned by the server (open publisher connections, workers...) are rendered
   // through `extra_metrics`, called on each scrape.
-  AdminServer(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
-              PublisherAccess& publishers, std::function<std::string()> extra_metrics);
+  AdminServer(event_base* base, Hub& hub, const PresenceTracker& presence, Metrics& metrics,
+              std::shared_ptr<const Config> config, PublisherAccess& publishers,
+              std::function<std::string()> extra_metrics);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -48,6 +50,7 @@ class AdminServer {
   void count_refusal(const PublishCheck& check);
 
   Hub& hub_;
+  const PresenceTracker& presence_;
   Metrics& metrics_;
   std::shared_ptr<const Config> config_;
   PublisherAccess& publishers_;

@@ -25,26 +25,30 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   family(out, "sse_connections_open", "gauge", "Open connections on the stream listener.");
   sample(out, "sse_connections_open", get(m.connections_open));
   family(out, "sse_connections_total", "counter", "Connections accepted on the stream listener.");
-  sample(out, "sse_connections_total", get(m.connections_total));
+  sample(out, "sse_connections_total", m.sum(&StreamStats::connections_total));
   family(out, "sse_connections_closed_total", "counter",
          "Stream listener connections closed, by reason.");
-  for (std::size_t i = 0; i < m.closed.size(); ++i) {
-    std::string label = "reason=\"" + std::string(to_string(static_cast<CloseReason>(i))) + "\"";
-    sample(out, "sse_connections_closed_total", get(m.closed[i]), label);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(CloseReason::kCount); ++i) {
+    auto reason = static_cast<CloseReason>(i);
+    std::string label = "reason=\"" + std::string(to_string(reason)) + "\"";
+    sample(out, "sse_connections_closed_total", m.closed(reason), label);
   }
   family(out, "sse_slow_consumer_disconnects_total", "counter",
          "Streams disconnected because their unsent bytes passed limits.subscriber_buffer_bytes.");
-  sample(out, "sse_slow_consumer_disconnects_total",
-         get(m.closed[static_cast<std::size_t>(CloseReason::kSlow)]));
+  sample(out, "sse_slow_consumer_disconnects_total", m.closed(CloseReason::kSlow));
   family(out, "sse_events_published_total", "counter", "Events accepted from publishers.");
   sample(out, "sse_events_published_total", get(m.events_published));
   family(out, "sse_events_delivered_total", "counter", "Event copies queued to subscribers.");
-  sample(out, "sse_events_delivered_total", get(m.events_delivered));
+  sample(out, "sse_events_delivered_total", m.sum(&StreamStats::events_delivered));
   family(out, "sse_events_dropped_total", "counter",
          "Deliveries abandoned by disconnecting a slow subscriber (it can resume from history).");
-  sample(out, "sse_events_dropped_total", get(m.events_dropped));
+  sample(out, "sse_events_dropped_total", m.sum(&StreamStats::events_dropped));
   family(out, "sse_bytes_sent_total", "counter", "Bytes written to stream connections.");
-  sample(out, "sse_bytes_sent_total", get(m.bytes_sent));
+  sample(out, "sse_bytes_sent_total", m.sum(&StreamStats::bytes_sent));
+  family(out, "sse_stream_buffered_bytes", "gauge",
+         "Unsent bytes held for stream connections, with their queue overhead (each stream is "
+         "bounded by limits.subscriber_buffer_bytes).");
+  sample(out, "sse_stream_buffered_bytes", m.sum(&StreamStats::buffered_bytes));
   family(out, "sse_ingest_errors_total", "counter", "Refused publish messages, by kind.");
   for (std::size_t i = 0; i < m.ingest_errors.size(); ++i) {
     std::string label = "kind=\"" + std::string(to_string(static_cast<IngestError>(i))) + "\"";
@@ -54,9 +58,11 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   sample(out, "sse_publisher_connections", get(m.publisher_connections));
   family(out, "sse_connections_limited_total", "counter",
          "Stream connections refused with 429, by the limit that refused them.");
-  sample(out, "sse_connections_limited_total", get(m.limited_ip_connections), "limit=\"per_ip\"");
-  sample(out, "sse_connections_limited_total", get(m.limited_ip_rate), "limit=\"ip_rate\"");
-  sample(out, "sse_connections_limited_total", get(m.limited_subject_connections),
+  sample(out, "sse_connections_limited_total", m.sum(&StreamStats::limited_ip_connections),
+         "limit=\"per_ip\"");
+  sample(out, "sse_connections_limited_total", m.sum(&StreamStats::limited_ip_rate),
+         "limit=\"ip_rate\"");
+  sample(out, "sse_connections_limited_total", m.sum(&StreamStats::limited_subject_connections),
          "limit=\"per_subject\"");
   family(out, "sse_history_topics", "gauge", "Topics with retained history.");
   sample(out, "sse_history_topics", history.topics);

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <thread>
 
+#include "sidecar/app/heap_trim.hpp"
 #include "sidecar/app/logging.hpp"
 #include "sidecar/app/service_manager.hpp"
 #include "sidecar/auth/access.hpp"
@@ -17,6 +18,8 @@ namespace sidecar {
 namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
+// Free heap beyond this is given back to the system at the next housekeeping tick.
+constexpr std::size_t kTrimThreshold = 32 * MiB;
 constexpr timeval kDrainCheckInterval{0, 50000};
 
 // Settings bound to sockets and threads at startup; a reload keeps the running values.
@@ -116,7 +119,8 @@ bool Server::start() {
     return std::move(it->second);
   };
 
-  presence_ = std::make_unique<PresenceReporter>(base_.get(), *hub_, metrics_, cfg.presence);
+  presence_ = std::make_unique<PresenceReporter>(base_.get(), *hub_, presence_tracker_, metrics_,
+                                                 cfg.presence);
 
   std::string error;
   sse_listener_ = take("sse");
@@ -126,8 +130,8 @@ bool Server::start() {
     return false;
   }
   publishers_ = std::make_unique<PublisherAccess>(cfg);
-  admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, metrics_, config_, *publishers_,
-                                         [this] { return server_metrics(); });
+  admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, presence_tracker_, metrics_, config_,
+                                         *publishers_, [this] { return server_metrics(); });
   admin_->set_disconnect([this](const std::string& subject, const std::string& topic) {
     for (auto& w : workers_) {
       w->post([subject, topic](Worker& worker) { worker.disconnect(subject, topic); });
@@ -146,8 +150,9 @@ bool Server::start() {
   unsigned count = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   limits_ = std::make_unique<ConnectionLimits>(cfg.limits);
   for (unsigned i = 0; i < count; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(i, *hub_, metrics_, *limits_, config_, sse_listener_.get()));
+    StreamStats& stats = metrics_.streams.emplace_back();
+    workers_.push_back(std::make_unique<Worker>(i, *hub_, presence_tracker_, metrics_, stats,
+                                                *limits_, config_, sse_listener_.get()));
     hub_->add_listener(workers_.back().get());
   }
   for (auto& w : workers_) w->start();
@@ -218,6 +223,7 @@ void Server::on_signal(evutil_socket_t sig, short, void* self) {
 
 void Server::on_housekeeping(evutil_socket_t, short, void* self) {
   static_cast<Server*>(self)->hub_->expire();
+  trim_free_heap(kTrimThreshold);
 }
 
 void Server::reload() {

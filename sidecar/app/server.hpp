@@ -46,6 +46,8 @@ class Server {
   const std::string config_path_;
   Metrics metrics_;
   EventBasePtr base_;
+  // Who is on which topic: filled by the workers, reported by presence_, read by admin_.
+  PresenceTracker presence_tracker_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<PresenceReporter> presence_;
   std::unique_ptr<PublisherAccess> publishers_;

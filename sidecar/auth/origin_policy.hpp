@@ -9,9 +9,9 @@
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/origin.hpp"
 
-namespace sidecar {
+#include "sidecar/core/header_list.hpp"
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+namespace sidecar {
 
 class OriginPolicy {
  public:

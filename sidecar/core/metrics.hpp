@@ -1,31 +1,20 @@
-// Counters shared by every thread, rendered by the admin listener in Prometheus text format.
-// Hot paths add in batches (one add per worker turn, not per delivery).
+// Counters rendered by the admin listener in Prometheus text format. The stream workers' counters
+// live in one StreamStats per worker (written by that worker alone) and are summed on render;
+// the rest are shared atomics touched by the main loop, or rarely.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <string_view>
+
+#include "sidecar/core/close_reason.hpp"
+#include "sidecar/core/stream_stats.hpp"
 
 namespace sidecar {
 
 using Counter = std::atomic<std::uint64_t>;
-
-// Why a stream connection ended.
-enum class CloseReason : std::uint8_t {
-  kClient,       // the client went away
-  kSlow,         // unsent bytes passed subscriber_buffer_bytes
-  kDrain,        // shutdown
-  kRefused,      // answered with an HTTP error
-  kAnswered,     // answered without a stream (CORS preflight)
-  kTimeout,      // request headers not received in time
-  kExpired,      // its credentials expired
-  kRevoked,      // a reload withdrew its access
-  kError,        // socket error while writing
-  kMaxDuration,  // open for stream.max_duration; the client reconnects and resumes
-  kCount
-};
-std::string_view to_string(CloseReason reason);
 
 // Kinds of refused publish input.
 enum class IngestError : std::uint8_t {
@@ -41,18 +30,12 @@ enum class IngestError : std::uint8_t {
 std::string_view to_string(IngestError kind);
 
 struct Metrics {
+  // Open streams over every worker: admission against limits.max_connections reads it, so it
+  // is one shared count (touched once when a connection opens and once when it closes).
   Counter connections_open{0};
-  Counter connections_total{0};
-  std::array<Counter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
   Counter events_published{0};
-  Counter events_delivered{0};  // one per event per subscriber written to its buffer
-  Counter events_dropped{0};    // deliveries abandoned by disconnecting a slow subscriber
-  Counter bytes_sent{0};
   std::array<Counter, static_cast<std::size_t>(IngestError::kCount)> ingest_errors{};
   Counter publisher_connections{0};
-  Counter limited_ip_connections{0};       // refused: limits.max_connections_per_ip
-  Counter limited_ip_rate{0};              // refused: limits.connect_rate_per_ip
-  Counter limited_subject_connections{0};  // refused: limits.max_connections_per_subject
   Counter presence_joins{0};
   Counter presence_leaves{0};
   Counter presence_webhook_batches{0};   // batches the webhook accepted (2xx)
@@ -60,9 +43,22 @@ struct Metrics {
   Counter presence_webhook_dropped{0};   // changes given up on (retries spent, queue full)
   Counter presence_webhook_queued{0};    // changes waiting to be sent (a gauge)
 
-  void count_close(CloseReason r) {
-    closed[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  // One per stream worker; added on the main thread before the workers start, never removed
+  // while they run (a deque keeps references stable).
+  std::deque<StreamStats> streams;
+
+  // A worker counter summed over the workers.
+  std::uint64_t sum(LocalCounter StreamStats::*counter) const {
+    std::uint64_t total = 0;
+    for (const auto& s : streams) total += (s.*counter).get();
+    return total;
   }
+  std::uint64_t closed(CloseReason r) const {
+    std::uint64_t total = 0;
+    for (const auto& s : streams) total += s.closed[static_cast<std::size_t>(r)].get();
+    return total;
+  }
+
   void count_ingest_error(IngestError e) {
     ingest_errors[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
   }

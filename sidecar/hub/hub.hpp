@@ -11,7 +11,6 @@
 #include "sidecar/hub/engine.hpp"
 #include "sidecar/hub/subscriber_counts.hpp"
 #include "sidecar/net/libevent.hpp"
-#include "sidecar/presence/presence_tracker.hpp"
 
 namespace sidecar {
 
@@ -53,7 +52,6 @@ class Hub final : public EventSink {
   // Any thread.
   Engine& engine() { return *engine_; }
   SubscriberCounts& subscribers() { return subscribers_; }
-  PresenceTracker& presence() { return presence_; }
 
   // EventSink: batches the events of one loop turn so each worker is woken once per turn.
   void deliver(const EventRef& event) override;
@@ -65,7 +63,6 @@ class Hub final : public EventSink {
   Metrics& metrics_;
   std::unique_ptr<Engine> engine_;
   SubscriberCounts subscribers_;
-  PresenceTracker presence_;
   std::vector<EventListener*> listeners_;
   std::shared_ptr<EventBatch> pending_;
   EventPtr flush_event_;

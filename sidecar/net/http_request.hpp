@@ -9,13 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/core/header_list.hpp"
+
 namespace sidecar {
 
 struct HttpRequest {
   std::string method;
-  std::string target;                                        // as sent: path plus optional "?query"
-  int minor_version = 1;                                     // HTTP/1.<minor>
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string target;     // as sent: path plus optional "?query"
+  int minor_version = 1;  // HTTP/1.<minor>
+  HeaderList headers;     // names lower-cased
 
   std::string_view path() const;
   std::string_view query() const;  // without '?'; empty when absent

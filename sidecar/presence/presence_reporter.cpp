@@ -5,27 +5,28 @@
 
 namespace sidecar {
 
-PresenceReporter::PresenceReporter(event_base* base, Hub& hub, Metrics& metrics,
-                                   const PresenceConfig& config)
+PresenceReporter::PresenceReporter(event_base* base, Hub& hub, PresenceTracker& tracker,
+                                   Metrics& metrics, const PresenceConfig& config)
     : hub_(hub),
+      tracker_(tracker),
       metrics_(metrics),
       webhook_(base, metrics, config.webhook),
       wakeup_(base, [this] { report(); }) {
-  hub_.presence().configure(config);
-  hub_.presence().set_notify([this] { wakeup_.notify(); });
+  tracker_.configure(config);
+  tracker_.set_notify([this] { wakeup_.notify(); });
 }
 
 PresenceReporter::~PresenceReporter() {
-  hub_.presence().set_notify(nullptr);
+  tracker_.set_notify(nullptr);
 }
 
 void PresenceReporter::configure(const PresenceConfig& config) {
-  hub_.presence().configure(config);
+  tracker_.configure(config);
   webhook_.configure(config.webhook);
 }
 
 void PresenceReporter::report() {
-  for (const PresenceChange& change : hub_.presence().take()) {
+  for (const PresenceChange& change : tracker_.take()) {
     bool join = change.action == PresenceChange::Action::kJoin;
     (join ? metrics_.presence_joins : metrics_.presence_leaves)
         .fetch_add(1, std::memory_order_relaxed);

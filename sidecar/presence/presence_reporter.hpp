@@ -18,7 +18,8 @@ namespace sidecar {
 
 class PresenceReporter {
  public:
-  PresenceReporter(event_base* base, Hub& hub, Metrics& metrics, const PresenceConfig& config);
+  PresenceReporter(event_base* base, Hub& hub, PresenceTracker& tracker, Metrics& metrics,
+                   const PresenceConfig& config);
   ~PresenceReporter();
   PresenceReporter(const PresenceReporter&) = delete;
   PresenceReporter& operator=(const PresenceReporter&) = delete;
@@ -29,6 +30,7 @@ class PresenceReporter {
   void report();
 
   Hub& hub_;
+  PresenceTracker& tracker_;
   Metrics& metrics_;
   PresenceWebhook webhook_;
   LoopWakeup wakeup_;

@@ -6,9 +6,9 @@
 #include <utility>
 #include <vector>
 
-namespace sidecar {
+#include "sidecar/core/header_list.hpp"
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+namespace sidecar {
 
 std::string_view status_text(int status);
 

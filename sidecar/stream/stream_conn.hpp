@@ -1,6 +1,7 @@
-// One subscriber connection on a worker loop. Owned by its Worker; never touched by another
-// thread. A closed connection is kept (state kDead) until the end of the loop turn so that
-// lists being iterated never hold a dangling pointer.
+// One subscriber connection on a worker loop: its socket I/O, its output queue and the state it
+// is in. Owned by its Worker; never touched by another thread. A closed connection is kept
+// (state kDead) until the end of the loop turn so that lists being iterated never hold a
+// dangling pointer (the reap frees it).
 #pragma once
 
 #include <chrono>
@@ -10,10 +11,11 @@
 #include <vector>
 
 #include "sidecar/auth/access.hpp"
-#include "sidecar/core/metrics.hpp"
+#include "sidecar/core/close_reason.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/stream/output_queue.hpp"
 
 namespace sidecar {
 
@@ -34,6 +36,21 @@ struct StreamConn {
     kClosing,  // flushing a final response or stream end, then closing
     kDead,
   };
+  enum class Io : std::uint8_t {
+    kOk,       // done: everything read or written that there was
+    kBlocked,  // the socket is full; the write event is armed and continues later
+    kGone,     // the peer left or the socket failed
+  };
+
+  // Reads the request head into `in` until the socket is empty or `limit` bytes are held.
+  Io read_head(std::size_t limit);
+  // After the head a stream client has nothing more to say: reading only notices that it
+  // went away. Bounded per wakeup so a client that keeps sending cannot hog the loop.
+  Io discard_input();
+  // Writes the output queue until it is empty or the socket is full (one writev per round:
+  // usually the only syscall for this connection this turn). Adds what it wrote to
+  // `bytes_sent` and to `written`.
+  Io write_out(std::uint64_t& written);
 
   Worker* worker = nullptr;  // owner; libevent callbacks reach it through the connection
   std::uint64_t serial = 0;  // unique per worker; late callbacks look connections up by it
@@ -48,6 +65,7 @@ struct StreamConn {
   bool ip_counted = false;       // counted in ConnectionLimits per IP
   bool subject_counted = false;  // counted in ConnectionLimits per subject
   std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
+  std::uint64_t delivery = 0;    // the worker's last delivery that served this stream
   CloseReason close_reason = CloseReason::kClient;  // decided when its end is decided
   std::chrono::steady_clock::time_point opened;     // when the stream started, for the log
   std::uint64_t events_sent = 0;                    // events queued to it (live and replayed)
@@ -56,10 +74,11 @@ struct StreamConn {
   EventPtr write_event;
   EventPtr deadline;  // request-head deadline; gone once the request is read
   EventPtr lifetime;  // stream.max_duration
-  EvBufferPtr out;
+  OutputQueue out;
   std::string in;                        // request head bytes; released once parsed
   std::unique_ptr<HttpRequest> request;  // released once a decision is made
   std::vector<TopicPattern> topics;
+  std::vector<std::uint32_t> index_slots;    // its positions in the worker's topic index
   std::vector<std::string> presence_topics;  // topics its subject is tracked on (presence)
   std::string peer;
   std::unique_ptr<Admission> admission;  // set while streaming

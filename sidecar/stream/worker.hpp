@@ -1,14 +1,17 @@
-// A stream worker: one thread, one event loop, and the subscriber connections it accepted.
+// A stream worker: one thread, one event loop, and the subscriber connections it accepted. It
+// keeps the queue other threads hand it work through, the fan-out of committed events to its
+// streams, and the lifecycle of each connection up to its reap.
 //
 // Thread contract: everything here runs on the worker's thread except post_events(), post()
-// and the atomics, which other threads use to hand it work (a queue plus an eventfd wakeup).
-// A worker never touches another worker's connections.
+// and connections(), which other threads use to hand it work (a queue plus an eventfd wakeup)
+// or to read its size. A worker never touches another worker's connections.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -20,9 +23,12 @@
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/net/libevent.hpp"
 #include "sidecar/net/loop_wakeup.hpp"
+#include "sidecar/presence/presence_tracker.hpp"
+#include "sidecar/stream/acceptor.hpp"
 #include "sidecar/stream/connection_limits.hpp"
-#include "sidecar/stream/http_response.hpp"
+#include "sidecar/stream/delivery_plan.hpp"
 #include "sidecar/stream/stream_conn.hpp"
+#include "sidecar/stream/stream_request.hpp"
 #include "sidecar/stream/subscription_index.hpp"
 
 namespace sidecar {
@@ -32,8 +38,9 @@ class Worker final : public EventListener {
   using Task = std::function<void(Worker&)>;
 
   // `listen_fd` is the shared, non-blocking listening socket; the worker does not own it.
-  Worker(unsigned index, Hub& hub, Metrics& metrics, ConnectionLimits& limits,
-         std::shared_ptr<const Config> config, int listen_fd);
+  // `stats` is this worker's own slot in `metrics` (it writes there alone).
+  Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& metrics, StreamStats& stats,
+         ConnectionLimits& limits, std::shared_ptr<const Config> config, int listen_fd);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -54,51 +61,60 @@ class Worker final : public EventListener {
   void stop();   // leave the loop now
 
  private:
-  using Item = std::variant<std::shared_ptr<const EventBatch>, Task>;
+  using Batch = std::shared_ptr<const EventBatch>;
+  using Item = std::variant<Batch, Task>;
 
   void enqueue(Item item);  // any thread
   void run_queue();         // on the wakeup: events and tasks handed over by other threads
-  static void on_accept(evutil_socket_t fd, short, void* self);
-  static void on_accept_resume(evutil_socket_t, short, void* self);
   static void on_heartbeat(evutil_socket_t, short, void* self);
   static void on_reap(evutil_socket_t, short, void* self);
   static void on_read(evutil_socket_t fd, short, void* conn);
   static void on_write(evutil_socket_t fd, short, void* conn);
   static void on_deadline(evutil_socket_t, short, void* conn);
+  static void on_expiry(evutil_socket_t, short, void* conn);
+  static void on_lifetime(evutil_socket_t, short, void* conn);
 
-  void accept_ready();
-  void open_conn(int fd, const sockaddr_storage& addr);
+  // Lifecycle of a connection.
+  void open_conn(UniqueFd fd, std::string peer);
   void read_request(StreamConn& c);
-  void discard_input(StreamConn& c);
   void handle_request(StreamConn& c);
   void on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
                    const std::string& last_event_id);
   void start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
                     const std::string& last_event_id);
+  void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
   void end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
                        CloseReason count_as);
-  static void on_expiry(evutil_socket_t, short, void* conn);
-  static void on_lifetime(evutil_socket_t, short, void* conn);
-  void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
-  void deliver(const EventBatch& batch);
-  void queue_event(StreamConn& c, const Event& event);
-  void queue_static(StreamConn& c, std::string_view plain, std::string_view chunked);
-  void queue_copy(StreamConn& c, std::string_view frame);
-  void after_queue(StreamConn& c);
-  // Answers with `status` and closes once sent; counted as `count_as`.
-  void refuse(StreamConn& c, int status, std::string_view reason, const HeaderList& headers = {},
-              CloseReason count_as = CloseReason::kRefused);
+  // Answers and closes once sent.
+  void refuse(StreamConn& c, const Answer& answer);
   void end_after_flush(StreamConn& c, CloseReason count_as);
-  void flush(StreamConn& c);
-  void flush_dirty();
   void close(StreamConn& c, CloseReason reason);
   void leave_topics(StreamConn& c);
-  void arm_heartbeat();
   StreamConn* find(std::uint64_t serial);
+
+  // Fan-out: every stream takes its share of the delivery and is written at once, so the
+  // first stream's bytes leave without waiting for the others to be queued.
+  void deliver(DeliveryPlan& plan);
+  void deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run);
+
+  // Output. Queueing marks the stream for this turn's flush; flush_dirty() writes them all.
+  void queue_slice(StreamConn& c, const DeliveryPlan::Slice& slice);
+  void queue_event(StreamConn& c, const Event& event);
+  void queue_copy(StreamConn& c, std::string_view frame);  // wraps it as a chunk if chunked
+  void queue_static(StreamConn& c, std::string_view plain, std::string_view chunked);
+  void mark_dirty(StreamConn& c);
+  // Over its buffer bound, a stream is written first (a fast reader drains a burst at once)
+  // and disconnected as a slow consumer if it stays over.
+  void check_bound(StreamConn& c);
+  void flush(StreamConn& c);
+  void flush_dirty();
+  void arm_heartbeat();
 
   const unsigned index_;
   Hub& hub_;
+  PresenceTracker& presence_;
   Metrics& metrics_;
+  StreamStats& stats_;
   ConnectionLimits& limits_;
   std::shared_ptr<const Config> config_;
   const int listen_fd_;
@@ -106,8 +122,7 @@ class Worker final : public EventListener {
   EventBasePtr base_;
   std::unique_ptr<AccessPolicy> access_;  // after base_: its outbound calls hold events on it
   std::unique_ptr<LoopWakeup> wakeup_;
-  EventPtr accept_event_;
-  EventPtr accept_resume_;
+  std::optional<Acceptor> acceptor_;
   EventPtr heartbeat_;
   EventPtr reap_event_;
   std::thread thread_;
@@ -120,9 +135,9 @@ class Worker final : public EventListener {
   std::vector<StreamConn*> dirty_;
   std::vector<StreamConn*> dead_;
   std::uint64_t next_serial_ = 1;
+  std::uint64_t deliveries_ = 0;
   bool draining_ = false;
   std::atomic<std::size_t> live_{0};
-  std::uint64_t delivered_ = 0;  // since the last metrics update
 };
 
 }  // namespace sidecar

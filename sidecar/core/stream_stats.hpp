@@ -1,0 +1,44 @@
+// Counters of one stream worker, written only by that worker's thread and summed when /metrics
+// is rendered (as memcached's threadlocal_stats_aggregate does). A shared atomic touched by
+// every worker per connection per turn makes the cores fight over one cache line; here a worker
+// writes its own line with a plain load and store, and readers only load.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "sidecar/core/close_reason.hpp"
+
+namespace sidecar {
+
+// A counter with one writer: no locked read-modify-write, yet safe to read from any thread.
+class LocalCounter {
+ public:
+  void add(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+struct alignas(64) StreamStats {
+  LocalCounter connections_total;  // accepted
+  std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
+  LocalCounter events_delivered;  // one per event per subscriber queued to its stream
+  LocalCounter events_dropped;    // deliveries abandoned by disconnecting a slow subscriber
+  LocalCounter bytes_sent;
+  LocalCounter buffered_bytes;               // a gauge: unsent bytes held for its streams
+  LocalCounter limited_ip_connections;       // refused: limits.max_connections_per_ip
+  LocalCounter limited_ip_rate;              // refused: limits.connect_rate_per_ip
+  LocalCounter limited_subject_connections;  // refused: limits.max_connections_per_subject
+
+  void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
+};
+
+}  // namespace sidecar

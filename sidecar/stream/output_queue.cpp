@@ -1,0 +1,101 @@
+#include "sidecar/stream/output_queue.hpp"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+namespace sidecar {
+namespace {
+
+// Slices per writev: IOV_MAX is the kernel's limit; a burst is usually one slice anyway.
+constexpr std::size_t kMaxIov = std::min<std::size_t>(IOV_MAX, 256);
+// A queue that grew this large during a burst gives its memory back once it empties, so a spike
+// does not stay resident in every stream that lived through it.
+constexpr std::size_t kKeepCapacity = 8;
+
+}  // namespace
+
+void OutputQueue::append(FrameSegment& segment, std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (head_ < entries_.size()) {
+    Entry& last = entries_.back();
+    // The next frame of the same segment: the slice grows instead of adding an entry.
+    if (last.owner == &segment && last.data + last.size == bytes.data()) {
+      last.size += bytes.size();
+      bytes_ += bytes.size();
+      return;
+    }
+  }
+  segment.retain();
+  push(bytes.data(), bytes.size(), &segment);
+}
+
+void OutputQueue::append_copy(std::string_view bytes) {
+  if (bytes.empty()) return;
+  FrameSegment* segment = FrameSegment::owning(std::string(bytes));
+  segment->retain();
+  push(segment->bytes().data(), bytes.size(), segment);
+}
+
+void OutputQueue::append_static(std::string_view bytes) {
+  if (!bytes.empty()) push(bytes.data(), bytes.size(), nullptr);
+}
+
+void OutputQueue::push(const char* data, std::size_t size, FrameSegment* owner) {
+  static_assert(sizeof(Entry) == kEntryCost, "the bound counts an entry at its real size");
+  entries_.push_back(Entry{data, size, owner});
+  bytes_ += size;
+}
+
+ssize_t OutputQueue::write_to(int fd) {
+  iovec iov[kMaxIov];
+  std::size_t count = std::min(entries_.size() - head_, kMaxIov);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Entry& e = entries_[head_ + i];
+    iov[i].iov_base = const_cast<char*>(e.data);
+    iov[i].iov_len = e.size;
+  }
+  ssize_t n = ::writev(fd, iov, static_cast<int>(count));
+  if (n > 0) consume(static_cast<std::size_t>(n));
+  return n;
+}
+
+void OutputQueue::consume(std::size_t n) {
+  bytes_ -= n;
+  while (n > 0) {
+    Entry& e = entries_[head_];
+    if (n < e.size) {
+      e.data += n;
+      e.size -= n;
+      return;
+    }
+    n -= e.size;
+    if (e.owner) e.owner->release();
+    ++head_;
+  }
+  if (head_ == entries_.size()) {
+    if (entries_.capacity() > kKeepCapacity) {
+      std::vector<Entry>().swap(entries_);
+    } else {
+      entries_.clear();
+    }
+    head_ = 0;
+  } else if (head_ >= 64 && head_ * 2 >= entries_.size()) {
+    // A stream that never quite empties still reuses the front of its queue.
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+void OutputQueue::clear() {
+  for (std::size_t i = head_; i < entries_.size(); ++i) {
+    if (entries_[i].owner) entries_[i].owner->release();
+  }
+  std::vector<Entry>().swap(entries_);
+  head_ = 0;
+  bytes_ = 0;
+}
+
+}  // namespace sidecar
