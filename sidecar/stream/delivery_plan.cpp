@@ -2,28 +2,28 @@
 
 #include <algorithm>
 
-#include "sidecar/core/string_map.hpp"
-
 namespace sidecar {
 
-DeliveryPlan::DeliveryPlan(const std::vector<std::shared_ptr<const EventBatch>>& batches)
-    : batches_(batches) {
-  StringMap<std::uint32_t> run_of;
-  for (const auto& batch : batches_) {
-    for (const auto& ref : *batch) {
-      const Event& e = *ref;
-      Entry entry{&e, {}};
-      entry.places.reserve(e.topics().size());
-      for (const auto& topic : e.topics()) {
-        auto [it, added] = run_of.try_emplace(topic, static_cast<std::uint32_t>(runs_.size()));
-        if (added) runs_.push_back(Run{topic, {}, {}});
-        Run& run = runs_[it->second];
-        entry.places.push_back(Place{it->second, static_cast<std::uint32_t>(run.events.size())});
-        run.events.push_back(&e);
-      }
-      events_.push_back(std::move(entry));
+DeliveryPlan::DeliveryPlan(const std::vector<std::shared_ptr<const EventBatch>>& batches) {
+  for (const auto& batch : batches) extend(batch);
+}
+
+void DeliveryPlan::extend(std::shared_ptr<const EventBatch> batch) {
+  for (const auto& ref : *batch) {
+    const Event& e = *ref;
+    Entry entry{&e, {}};
+    entry.places.reserve(e.topics().size());
+    for (const auto& topic : e.topics()) {
+      auto [it, added] = run_of_.try_emplace(topic, static_cast<std::uint32_t>(runs_.size()));
+      if (added) runs_.push_back(Run{topic, {}, {}});
+      Run& run = runs_[it->second];
+      entry.places.push_back(Place{it->second, static_cast<std::uint32_t>(run.events.size())});
+      run.events.push_back(&e);
+      for (Layout& l : run.layout) l = Layout{};  // laid out again, with this event, when needed
     }
+    events_.push_back(std::move(entry));
   }
+  batches_.push_back(std::move(batch));
 }
 
 DeliveryPlan::Layout& DeliveryPlan::layout(Run& run, bool chunked) {

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/core/string_map.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/stream/frame_segment.hpp"
 
@@ -38,6 +39,10 @@ class DeliveryPlan {
   };
 
   explicit DeliveryPlan(const std::vector<std::shared_ptr<const EventBatch>>& batches);
+  // Adds a batch that arrived while the plan was being delivered: streams not served yet take
+  // it in the same write as the rest. Slices handed out before stay valid (their segments are
+  // held by whoever queued them); later ones come from a new layout with every event.
+  void extend(std::shared_ptr<const EventBatch> batch);
   DeliveryPlan(const DeliveryPlan&) = delete;
   DeliveryPlan& operator=(const DeliveryPlan&) = delete;
 
@@ -69,6 +74,7 @@ class DeliveryPlan {
 
   std::vector<std::shared_ptr<const EventBatch>> batches_;  // keep the events alive
   std::vector<Run> runs_;
+  StringMap<std::uint32_t> run_of_;  // topic -> index in runs_
   std::vector<Entry> events_;
 };
 

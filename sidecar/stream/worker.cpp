@@ -28,6 +28,12 @@ bool single_exact_topic(const StreamConn& c) {
   return c.topics.size() == 1 && !c.topics[0].is_wildcard();
 }
 
+// How often a fan-out looks for batches that arrived since it began (a lock, usually nothing),
+// and how many passes it makes before it leaves newer batches to the next loop turn, so that a
+// publisher that never pauses cannot keep the worker from its timers and sockets.
+constexpr std::size_t kStreamsPerAbsorb = 64;
+constexpr int kMaxPasses = 4;
+
 }  // namespace
 
 Worker::Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& metrics,
@@ -470,15 +476,41 @@ void Worker::on_reap(evutil_socket_t, short, void* self) {
 // ---- fan-out ----
 
 void Worker::deliver(DeliveryPlan& plan) {
-  ++deliveries_;
-  for (std::size_t run = 0; run < plan.runs(); ++run) {
-    index_by_topic_.for_each(plan.topic(run), [&](StreamConn* c) {
-      // A stream found through several runs (topics or patterns) is served on the first.
-      if (c->state != StreamConn::State::kStreaming || c->delivery == deliveries_) return;
-      c->delivery = deliveries_;
-      deliver_to(*c, plan, run);
-    });
+  // A pass over the streams takes a while at ten thousand of them (a write each). Batches that
+  // arrive meanwhile join the plan, so the streams not yet served take them in the same write;
+  // another pass then brings them to the streams served before they came.
+  for (int pass = 1;; ++pass) {
+    ++deliveries_;
+    bool grew = false;
+    std::size_t served = 0;
+    for (std::size_t run = 0; run < plan.runs(); ++run) {
+      const std::string topic = plan.topic(run);  // the plan may grow (and move) meanwhile
+      index_by_topic_.for_each(topic, [&](StreamConn* c) {
+        // A stream found through several runs (topics or patterns) is served on the first.
+        if (c->state != StreamConn::State::kStreaming || c->delivery == deliveries_) return;
+        c->delivery = deliveries_;
+        deliver_to(*c, plan, run);
+        if (++served % kStreamsPerAbsorb == 0 && pass < kMaxPasses) grew |= absorb(plan);
+      });
+    }
+    if (!grew) return;
   }
+}
+
+bool Worker::absorb(DeliveryPlan& plan) {
+  std::vector<Batch> arrived;
+  {
+    std::lock_guard lock(queue_mutex_);
+    // Only batches at the front: a task queued before a batch runs before it is delivered.
+    auto first_task = std::find_if(queue_.begin(), queue_.end(), [](const Item& item) {
+      return !std::holds_alternative<Batch>(item);
+    });
+    for (auto it = queue_.begin(); it != first_task; ++it)
+      arrived.push_back(std::get<Batch>(std::move(*it)));
+    queue_.erase(queue_.begin(), first_task);
+  }
+  for (auto& batch : arrived) plan.extend(std::move(batch));
+  return !arrived.empty();
 }
 
 void Worker::deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run) {

@@ -96,6 +96,8 @@ class Worker final : public EventListener {
   // first stream's bytes leave without waiting for the others to be queued.
   void deliver(DeliveryPlan& plan);
   void deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run);
+  // Moves the batches at the front of the queue into `plan`; whether there were any.
+  bool absorb(DeliveryPlan& plan);
 
   // Output. Queueing marks the stream for this turn's flush; flush_dirty() writes them all.
   void queue_slice(StreamConn& c, const DeliveryPlan::Slice& slice);
