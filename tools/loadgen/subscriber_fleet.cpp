@@ -273,8 +273,8 @@ void SubscriberFleet::on_event(Connection& c, std::string_view data, int64_t now
   }
   ++c.events;
   ++interval_events_;
-  if (stats_.events_received++ == 0) stats_.first_event_ns = now;
-  stats_.last_event_ns = now;
+  ++stats_.events_received;
+  stats_.deliveries.add(now, sent);
   if (sent) {
     int64_t latency = now - *sent;
     if (latency < 0) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sidecar/net/libevent.hpp"
+#include "tools/loadgen/delivery_window.hpp"
 #include "tools/loadgen/histogram.hpp"
 #include "tools/loadgen/http_url.hpp"
 #include "tools/loadgen/index_template.hpp"
@@ -62,8 +63,7 @@ struct SubscribeStats {
   uint64_t stale_events = 0;        // stamped before the run started: not counted anywhere else
   uint64_t negative_latencies = 0;  // clamped to 0: the clocks disagreed
   uint64_t bytes_received = 0;
-  int64_t first_event_ns = 0;  // realtime
-  int64_t last_event_ns = 0;
+  DeliveryWindow deliveries;  // receive times and send stamps of the counted events
   int64_t first_attempt_mono = 0;
   int64_t last_head_mono = 0;
   int64_t start_mono = 0;
