@@ -40,6 +40,9 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
                         --timeout or a signal)
   --timeout S           end S seconds after READY (default 120 with --expect-events, else 0 =
                         never)
+  --linger S            with --expect-events: once every stream has its events, keep the
+                        streams open S seconds more before ending (default 0), so the
+                        server's memory can be read with its subscribers still connected
   --idle                connect, print READY, hold the streams until a signal or --timeout
   --ready-file PATH     create PATH (containing "<connected> <failed>") at READY
   --report FILE         write the JSON report to FILE too
@@ -68,6 +71,7 @@ constexpr OptionSpec kOptions[] = {
     {"connect-timeout", true},
     {"expect-events", true},
     {"timeout", true},
+    {"linger", true},
     {"idle", false},
     {"ready-file", true},
     {"report", true},
@@ -129,6 +133,7 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
       .add_uint("bytes_received", s.bytes_received)
       .add_bool("timed_out", s.timed_out)
       .add_bool("interrupted", s.interrupted)
+      .add_bool("lingered", s.lingered)
       .add_double("run_ms", ms(s.end_mono - s.start_mono))
       .add_double("loadgen_cpu_user_ms", cpu_ms(ru.ru_utime))
       .add_double("loadgen_cpu_sys_ms", cpu_ms(ru.ru_stime))
@@ -185,6 +190,10 @@ int subscribe_command(std::span<char* const> args) {
     }
     double default_timeout = options.expect_events ? 120 : 0;
     options.timeout_s = a.number("timeout", default_timeout, 0, 86400 * 365);
+    options.linger_s = a.number("linger", 0, 0, 86400);
+    if (options.linger_s > 0 && !options.expect_events) {
+      throw UsageError("--linger needs --expect-events");
+    }
     options.ready_file = a.text("ready-file");
     options.progress = !a.has("quiet");
     report_path = a.text("report");

@@ -48,6 +48,9 @@ struct SubscribeOptions {
   bool progress = true;           // one status line per second on stderr
   std::string ready_file;         // created at READY when not empty
   bool keep_samples = false;      // fill SubscribeStats::samples (for --latency-csv)
+  // Once every stream has its expect_events, hold the streams open this long before ending (the
+  // timeout no longer applies then), so the server can be measured with them still connected.
+  double linger_s = 0;
 };
 
 struct SubscribeStats {
@@ -72,6 +75,7 @@ struct SubscribeStats {
   int64_t end_mono = 0;
   bool timed_out = false;
   bool interrupted = false;
+  bool lingered = false;  // every stream got its events, then they were held open (linger_s)
   Histogram latency;
   LatencySampler samples;
 };
