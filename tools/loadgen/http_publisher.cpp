@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "tools/loadgen/clock.hpp"
 #include "tools/loadgen/payload.hpp"
 
 namespace loadgen {
@@ -143,7 +142,7 @@ void HttpPublisher::send_next(Connection& c) {
   // The stamp is taken as the request is written, so time queued here is not counted as the
   // server's delivery latency.
   std::string body;
-  append_payload(body, realtime_ns(), options().size);
+  append_payload(body, stamp(), options().size);
   out += std::to_string(body.size());
   out += "\r\n\r\n";
   out += body;

@@ -42,6 +42,8 @@ Publishes events whose data is "t=<CLOCK_REALTIME ns>;" padded with 'x' to --siz
 
 Every event gets a reply (a reply line on the socket, an HTTP status from Nchan); ok and error
 replies are counted and the first few errors are quoted in the JSON report printed at the end.
+Its first_send_ts and last_send_ts are the stamps (CLOCK_REALTIME ns) of the first and the last
+event sent.
 Exit status: 0 when every event was published ok; 1 otherwise; 2 for bad arguments.
 )";
 
@@ -78,7 +80,9 @@ std::string report(const PublishOptions& o, const PublishStats& s) {
                   elapsed_ms > 0 ? static_cast<double>(replied) / (elapsed_ms / 1e3) : 0)
       .add_double("rate_requested", o.rate)
       .add_uint("size", o.size)
-      .add_uint("topic_count", o.topic_count);
+      .add_uint("topic_count", o.topic_count)
+      .add_int("first_send_ts", s.first_stamp_ns)
+      .add_int("last_send_ts", s.last_stamp_ns);
   if (o.target == PublishOptions::Target::kSidecarSocket) {
     j.add_uint("subscribers_total", s.subscribers_total);
   } else {

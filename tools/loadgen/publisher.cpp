@@ -70,6 +70,13 @@ void Publisher::append_next_topic(std::string& out) {
   options_.topics.expand(picker_.next(), out);
 }
 
+int64_t Publisher::stamp() {
+  int64_t now = realtime_ns();
+  if (stats_.first_stamp_ns == 0) stats_.first_stamp_ns = now;
+  stats_.last_stamp_ns = now;
+  return now;
+}
+
 void Publisher::note_sent() {
   ++stats_.sent;
   if (!all_sent()) return;

@@ -46,6 +46,9 @@ struct PublishStats {
   uint64_t subscribers_total = 0;  // sum of the sidecar's "subscribers" replies
   uint64_t reconnects = 0;         // kNchanHttp: connections the server closed and we reopened
   std::vector<std::string> error_samples;  // the first few error replies, verbatim
+  // Send stamps (CLOCK_REALTIME ns) of the first and the last event; 0 before the first.
+  int64_t first_stamp_ns = 0;
+  int64_t last_stamp_ns = 0;
   int64_t start_mono = 0;
   int64_t last_send_mono = 0;
   int64_t end_mono = 0;
@@ -81,6 +84,8 @@ class Publisher : private RunControl::Owner {
   bool all_sent() const { return stats_.sent == options_.events; }
   // The topic of the next event, appended to `out`.
   void append_next_topic(std::string& out);
+  // The send stamp of the next event: the realtime clock now, remembered for the report.
+  int64_t stamp();
   // Records one event as handed to the target.
   void note_sent();
   // Records one reply; `error_text` is kept as a sample for the first few errors.

@@ -9,7 +9,6 @@
 #include <charconv>
 #include <cstring>
 
-#include "tools/loadgen/clock.hpp"
 #include "tools/loadgen/json_writer.hpp"
 #include "tools/loadgen/payload.hpp"
 
@@ -64,7 +63,7 @@ void SocketPublisher::append_line() {
   append_json_quoted(out_, topic_);
   out_ += ",\"data\":\"";
   // The payload is digits, "t=;" and 'x': nothing to escape.
-  append_payload(out_, realtime_ns(), options().size);
+  append_payload(out_, stamp(), options().size);
   out_ += "\"}\n";
   note_sent();
 }

@@ -40,6 +40,9 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
                         --timeout or a signal)
   --timeout S           end S seconds after READY (default 120 with --expect-events, else 0 =
                         never)
+  --linger S            with --expect-events: once every stream has its events, keep the
+                        streams open S seconds more before ending (default 0), so the
+                        server's memory can be read with its subscribers still connected
   --idle                connect, print READY, hold the streams until a signal or --timeout
   --ready-file PATH     create PATH (containing "<connected> <failed>") at READY
   --report FILE         write the JSON report to FILE too
@@ -49,8 +52,11 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
   --help                this text
 
 Once every attempt has connected or failed, prints "READY <connected> <failed>" on stdout: start
-publishing then. At the end prints one JSON object. Failures (connect errors, non-200 replies,
-streams closed early) are counted with their reasons, never retried.
+publishing then. At the end prints one JSON object; its *_ts fields are CLOCK_REALTIME ns:
+first_event_ts and last_event_ts the receive times of the first and last counted event,
+earliest_stamp_ts and latest_stamp_ts the smallest and largest send stamp among them. Failures
+(connect errors, non-200 replies, streams closed early) are counted with their reasons, never
+retried.
 Exit status: 0 when every stream connected and (with --expect-events) got its events; 1 when
 any failed, ended early or missed events; 2 for bad arguments.
 )";
@@ -65,6 +71,7 @@ constexpr OptionSpec kOptions[] = {
     {"connect-timeout", true},
     {"expect-events", true},
     {"timeout", true},
+    {"linger", true},
     {"idle", false},
     {"ready-file", true},
     {"report", true},
@@ -95,8 +102,6 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
       .add_uint("max", h.max())
       .add_uint("min", h.min())
       .add_uint("count", h.count());
-  double span_s = static_cast<double>(s.last_event_ns - s.first_event_ns) / 1e9;
-  double deliveries_per_sec = span_s > 0 ? static_cast<double>(s.events_received) / span_s : 0;
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
 
@@ -114,9 +119,13 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
       .add_uint("complete_streams", s.complete)
       .add_uint("disconnected_early", s.disconnected_early)
       .add_raw("disconnect_reasons", reasons_json(s.disconnect_reasons))
-      .add_int("first_event_ts", s.first_event_ns)
-      .add_int("last_event_ts", s.last_event_ns)
-      .add_double("deliveries_per_sec", deliveries_per_sec)
+      .add_int("first_event_ts", s.deliveries.first_receive_ns())
+      .add_int("last_event_ts", s.deliveries.last_receive_ns())
+      .add_int("earliest_stamp_ts", s.deliveries.earliest_stamp_ns())
+      .add_int("latest_stamp_ts", s.deliveries.latest_stamp_ns())
+      .add_double("earliest_stamp_to_last_event_ms",
+                  ms(s.deliveries.earliest_stamp_to_last_receive_ns()))
+      .add_double("deliveries_per_sec", s.deliveries.per_second())
       .add_raw("latency_ns", latency.str())
       .add_uint("events_without_timestamp", s.events_without_timestamp)
       .add_uint("stale_events_ignored", s.stale_events)
@@ -124,6 +133,7 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
       .add_uint("bytes_received", s.bytes_received)
       .add_bool("timed_out", s.timed_out)
       .add_bool("interrupted", s.interrupted)
+      .add_bool("lingered", s.lingered)
       .add_double("run_ms", ms(s.end_mono - s.start_mono))
       .add_double("loadgen_cpu_user_ms", cpu_ms(ru.ru_utime))
       .add_double("loadgen_cpu_sys_ms", cpu_ms(ru.ru_stime))
@@ -180,6 +190,10 @@ int subscribe_command(std::span<char* const> args) {
     }
     double default_timeout = options.expect_events ? 120 : 0;
     options.timeout_s = a.number("timeout", default_timeout, 0, 86400 * 365);
+    options.linger_s = a.number("linger", 0, 0, 86400);
+    if (options.linger_s > 0 && !options.expect_events) {
+      throw UsageError("--linger needs --expect-events");
+    }
     options.ready_file = a.text("ready-file");
     options.progress = !a.has("quiet");
     report_path = a.text("report");

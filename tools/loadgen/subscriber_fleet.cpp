@@ -273,8 +273,8 @@ void SubscriberFleet::on_event(Connection& c, std::string_view data, int64_t now
   }
   ++c.events;
   ++interval_events_;
-  if (stats_.events_received++ == 0) stats_.first_event_ns = now;
-  stats_.last_event_ns = now;
+  ++stats_.events_received;
+  stats_.deliveries.add(now, sent);
   if (sent) {
     int64_t latency = now - *sent;
     if (latency < 0) {
@@ -356,8 +356,13 @@ void SubscriberFleet::maybe_finish() {
   if (!ready_) return;
   // With no stream open nothing more can arrive, whatever the mode.
   if (streaming_ == 0) return stop();
-  if (options_.idle || options_.expect_events == 0) return;
-  if (stats_.complete + stats_.failed + stats_.disconnected_early >= stats_.connections) stop();
+  if (options_.idle || options_.expect_events == 0 || stats_.lingered) return;
+  if (stats_.complete + stats_.failed + stats_.disconnected_early < stats_.connections) return;
+  if (options_.linger_s <= 0) return stop();
+  // Every stream has what it expected: hold them open a while longer. The deadline now ends the
+  // linger, in place of the timeout.
+  stats_.lingered = true;
+  control_.arm_deadline(options_.linger_s);
 }
 
 void SubscriberFleet::stop() {
@@ -366,6 +371,8 @@ void SubscriberFleet::stop() {
 }
 
 void SubscriberFleet::on_end(bool timed_out) {
+  // The deadline of a linger is its planned end, not a timeout.
+  if (timed_out && stats_.lingered) return stop();
   (timed_out ? stats_.timed_out : stats_.interrupted) = true;
   stop();
 }

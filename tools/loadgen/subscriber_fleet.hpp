@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sidecar/net/libevent.hpp"
+#include "tools/loadgen/delivery_window.hpp"
 #include "tools/loadgen/histogram.hpp"
 #include "tools/loadgen/http_url.hpp"
 #include "tools/loadgen/index_template.hpp"
@@ -47,6 +48,9 @@ struct SubscribeOptions {
   bool progress = true;           // one status line per second on stderr
   std::string ready_file;         // created at READY when not empty
   bool keep_samples = false;      // fill SubscribeStats::samples (for --latency-csv)
+  // Once every stream has its expect_events, hold the streams open this long before ending (the
+  // timeout no longer applies then), so the server can be measured with them still connected.
+  double linger_s = 0;
 };
 
 struct SubscribeStats {
@@ -62,8 +66,7 @@ struct SubscribeStats {
   uint64_t stale_events = 0;        // stamped before the run started: not counted anywhere else
   uint64_t negative_latencies = 0;  // clamped to 0: the clocks disagreed
   uint64_t bytes_received = 0;
-  int64_t first_event_ns = 0;  // realtime
-  int64_t last_event_ns = 0;
+  DeliveryWindow deliveries;  // receive times and send stamps of the counted events
   int64_t first_attempt_mono = 0;
   int64_t last_head_mono = 0;
   int64_t start_mono = 0;
@@ -72,6 +75,7 @@ struct SubscribeStats {
   int64_t end_mono = 0;
   bool timed_out = false;
   bool interrupted = false;
+  bool lingered = false;  // every stream got its events, then they were held open (linger_s)
   Histogram latency;
   LatencySampler samples;
 };
