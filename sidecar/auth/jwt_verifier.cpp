@@ -1,6 +1,6 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/c_deleter.hpp"
 
 #include <openssl/bio.h>

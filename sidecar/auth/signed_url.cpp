@@ -1,6 +1,6 @@
 #include "sidecar/auth/signed_url.hpp"
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/units.hpp"
 
 namespace sidecar {

@@ -1,6 +1,6 @@
 #include "sidecar/auth/token_table.hpp"
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 
 namespace sidecar {
 

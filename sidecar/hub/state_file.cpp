@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/core/wall_clock.hpp"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/units.hpp"
 
 namespace sidecar {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/wall_clock.hpp"
 

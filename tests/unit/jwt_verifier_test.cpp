@@ -1,6 +1,6 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>

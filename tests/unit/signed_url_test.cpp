@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 
 using namespace sidecar;
 

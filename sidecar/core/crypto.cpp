@@ -1,4 +1,4 @@
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
