@@ -1,0 +1,284 @@
+#include "sidecar/admin/metrics_text.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace sidecar;
+
+namespace {
+
+// The Prometheus text format (version 0.0.4), read back: what a scraper would see.
+struct Exposition {
+  std::map<std::string, std::string> help;     // family -> help text
+  std::map<std::string, std::string> type;     // family -> counter | gauge
+  std::vector<std::string> families;           // in order of their TYPE lines
+  std::map<std::string, std::string> samples;  // `name{labels}` -> value as written
+  std::vector<std::string> problems;           // format violations, for the failure message
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// `name="value"` pairs separated by commas; values without quotes, backslashes or newlines.
+bool valid_labels(std::string_view labels) {
+  while (!labels.empty()) {
+    auto eq = labels.find("=\"");
+    if (eq == std::string_view::npos || !valid_name(labels.substr(0, eq))) return false;
+    auto close = labels.find('"', eq + 2);
+    if (close == std::string_view::npos) return false;
+    if (labels.substr(eq + 2, close - eq - 2).find('\\') != std::string_view::npos) return false;
+    labels.remove_prefix(close + 1);
+    if (labels.empty()) break;
+    if (labels[0] != ',') return false;
+    labels.remove_prefix(1);
+  }
+  return true;
+}
+
+Exposition parse(const std::string& text) {
+  Exposition e;
+  if (text.empty() || text.back() != '\n') e.problems.push_back("text does not end with newline");
+  std::istringstream in(text);
+  std::string line;
+  std::set<std::string> sampled;  // families that already had samples
+  std::string current;            // family of the last TYPE line
+  while (std::getline(in, line)) {
+    if (line.empty()) {
+      e.problems.push_back("empty line");
+    } else if (line.rfind("# HELP ", 0) == 0) {
+      auto rest = line.substr(7);
+      auto space = rest.find(' ');
+      std::string name = rest.substr(0, space);
+      if (e.help.count(name)) e.problems.push_back("second HELP for " + name);
+      if (space == std::string::npos || space + 1 >= rest.size()) {
+        e.problems.push_back("HELP without text for " + name);
+      } else {
+        e.help[name] = rest.substr(space + 1);
+      }
+    } else if (line.rfind("# TYPE ", 0) == 0) {
+      auto rest = line.substr(7);
+      auto space = rest.find(' ');
+      std::string name = rest.substr(0, space);
+      std::string type = space == std::string::npos ? "" : rest.substr(space + 1);
+      if (e.type.count(name)) e.problems.push_back("second TYPE for " + name);
+      if (sampled.count(name)) e.problems.push_back("TYPE after samples of " + name);
+      if (!e.help.count(name)) e.problems.push_back("TYPE without HELP before it: " + name);
+      if (type != "counter" && type != "gauge") e.problems.push_back("odd type: " + line);
+      if (!valid_name(name)) e.problems.push_back("invalid name: " + name);
+      e.type[name] = type;
+      e.families.push_back(name);
+      current = name;
+    } else if (line[0] == '#') {
+      e.problems.push_back("unexpected comment: " + line);
+    } else {
+      auto space = line.rfind(' ');
+      if (space == std::string::npos) {
+        e.problems.push_back("sample without value: " + line);
+        continue;
+      }
+      std::string key = line.substr(0, space);
+      std::string value = line.substr(space + 1);
+      std::string name = key.substr(0, key.find('{'));
+      if (auto brace = key.find('{'); brace != std::string::npos) {
+        if (key.back() != '}' ||
+            !valid_labels(std::string_view(key).substr(brace + 1, key.size() - brace - 2))) {
+          e.problems.push_back("malformed labels: " + line);
+        }
+      }
+      if (name != current) e.problems.push_back("sample outside its family: " + line);
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+        e.problems.push_back("value is not a whole number: " + line);
+      }
+      if (e.samples.count(key)) e.problems.push_back("repeated sample: " + key);
+      sampled.insert(name);
+      e.samples[key] = value;
+    }
+  }
+  return e;
+}
+
+// Every counter set to a different value, so a sample reading the wrong counter shows.
+struct Known {
+  Metrics metrics;
+  HistoryStats history{61, 62, 63};
+
+  Known() {
+    Metrics& m = metrics;
+    m.connections_open = 1;
+    m.connections_total = 2;
+    for (std::size_t i = 0; i < m.closed.size(); ++i) m.closed[i] = 100 + i;
+    m.events_published = 3;
+    m.events_delivered = 4;
+    m.events_dropped = 5;
+    m.bytes_sent = 6;
+    for (std::size_t i = 0; i < m.ingest_errors.size(); ++i) m.ingest_errors[i] = 200 + i;
+    m.publisher_connections = 7;
+    m.limited_ip_connections = 8;
+    m.limited_ip_rate = 9;
+    m.limited_subject_connections = 10;
+    m.presence_joins = 11;
+    m.presence_leaves = 12;
+    m.presence_webhook_batches = 13;
+    m.presence_webhook_failures = 14;
+    m.presence_webhook_dropped = 15;
+    m.presence_webhook_queued = 16;
+  }
+};
+
+std::string problems_of(const Exposition& e) {
+  std::string out;
+  for (const auto& p : e.problems) out += p + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("metrics text is well-formed Prometheus exposition", "[metrics_text]") {
+  Known k;
+  Exposition e = parse(render_metrics(k.metrics, k.history));
+  INFO(problems_of(e));
+  CHECK(e.problems.empty());
+  CHECK(e.help.size() == e.type.size());
+  for (const auto& [name, type] : e.type) {
+    INFO(name);
+    // Prometheus naming: counters and only counters end in _total.
+    CHECK((type == "counter") == name.ends_with("_total"));
+    CHECK(name.starts_with("sse_"));
+  }
+  // No family is declared without samples.
+  for (const auto& family : e.families) {
+    INFO(family);
+    bool found = false;
+    for (const auto& [key, value] : e.samples)
+      found = found || key.substr(0, key.find('{')) == family;
+    CHECK(found);
+  }
+}
+
+TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
+  Known k;
+  Exposition e = parse(render_metrics(k.metrics, k.history));
+  std::map<std::string, std::string> expected{
+      {"sse_connections_open", "gauge"},
+      {"sse_connections_total", "counter"},
+      {"sse_connections_closed_total", "counter"},
+      {"sse_slow_consumer_disconnects_total", "counter"},
+      {"sse_events_published_total", "counter"},
+      {"sse_events_delivered_total", "counter"},
+      {"sse_events_dropped_total", "counter"},
+      {"sse_bytes_sent_total", "counter"},
+      {"sse_ingest_errors_total", "counter"},
+      {"sse_publisher_connections", "gauge"},
+      {"sse_connections_limited_total", "counter"},
+      {"sse_history_topics", "gauge"},
+      {"sse_history_events", "gauge"},
+      {"sse_history_bytes", "gauge"},
+      {"sse_presence_changes_total", "counter"},
+      {"sse_presence_webhook_batches_total", "counter"},
+      {"sse_presence_webhook_dropped_total", "counter"},
+      {"sse_presence_webhook_queue", "gauge"},
+  };
+  CHECK(e.type == expected);
+  CHECK(e.help.at("sse_connections_open") == "Open connections on the stream listener.");
+  CHECK(e.help.at("sse_connections_limited_total") ==
+        "Stream connections refused with 429, by the limit that refused them.");
+}
+
+TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
+  Known k;
+  Exposition e = parse(render_metrics(k.metrics, k.history));
+  std::map<std::string, std::string> expected{
+      {"sse_connections_open", "1"},
+      {"sse_connections_total", "2"},
+      {"sse_connections_closed_total{reason=\"client\"}", "100"},
+      {"sse_connections_closed_total{reason=\"slow_consumer\"}", "101"},
+      {"sse_connections_closed_total{reason=\"drain\"}", "102"},
+      {"sse_connections_closed_total{reason=\"refused\"}", "103"},
+      {"sse_connections_closed_total{reason=\"answered\"}", "104"},
+      {"sse_connections_closed_total{reason=\"timeout\"}", "105"},
+      {"sse_connections_closed_total{reason=\"expired\"}", "106"},
+      {"sse_connections_closed_total{reason=\"revoked\"}", "107"},
+      {"sse_connections_closed_total{reason=\"error\"}", "108"},
+      {"sse_connections_closed_total{reason=\"max_duration\"}", "109"},
+      {"sse_slow_consumer_disconnects_total", "101"},  // the slow_consumer closes again
+      {"sse_events_published_total", "3"},
+      {"sse_events_delivered_total", "4"},
+      {"sse_events_dropped_total", "5"},
+      {"sse_bytes_sent_total", "6"},
+      {"sse_ingest_errors_total{kind=\"malformed\"}", "200"},
+      {"sse_ingest_errors_total{kind=\"invalid\"}", "201"},
+      {"sse_ingest_errors_total{kind=\"too_large\"}", "202"},
+      {"sse_ingest_errors_total{kind=\"line_too_long\"}", "203"},
+      {"sse_ingest_errors_total{kind=\"unauthorized\"}", "204"},
+      {"sse_ingest_errors_total{kind=\"forbidden\"}", "205"},
+      {"sse_ingest_errors_total{kind=\"rate_limited\"}", "206"},
+      {"sse_publisher_connections", "7"},
+      {"sse_connections_limited_total{limit=\"per_ip\"}", "8"},
+      {"sse_connections_limited_total{limit=\"ip_rate\"}", "9"},
+      {"sse_connections_limited_total{limit=\"per_subject\"}", "10"},
+      {"sse_history_topics", "61"},
+      {"sse_history_events", "62"},
+      {"sse_history_bytes", "63"},
+      {"sse_presence_changes_total{action=\"join\"}", "11"},
+      {"sse_presence_changes_total{action=\"leave\"}", "12"},
+      {"sse_presence_webhook_batches_total{result=\"ok\"}", "13"},
+      {"sse_presence_webhook_batches_total{result=\"failed\"}", "14"},
+      {"sse_presence_webhook_dropped_total", "15"},
+      {"sse_presence_webhook_queue", "16"},
+  };
+  CHECK(e.samples == expected);
+}
+
+TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_text]") {
+  Metrics m;
+  Exposition e = parse(render_metrics(m, HistoryStats{}));
+  INFO(problems_of(e));
+  CHECK(e.problems.empty());
+  CHECK(e.samples.size() == 37);
+  for (const auto& [key, value] : e.samples) {
+    INFO(key);
+    CHECK(value == "0");
+  }
+}
+
+TEST_CASE("metrics text: counting helpers land on their labelled sample", "[metrics_text]") {
+  Metrics m;
+  m.count_close(CloseReason::kRevoked);
+  m.count_close(CloseReason::kRevoked);
+  m.count_close(CloseReason::kSlow);
+  m.count_ingest_error(IngestError::kRateLimited);
+  Exposition e = parse(render_metrics(m, HistoryStats{}));
+  CHECK(e.samples.at("sse_connections_closed_total{reason=\"revoked\"}") == "2");
+  CHECK(e.samples.at("sse_connections_closed_total{reason=\"slow_consumer\"}") == "1");
+  CHECK(e.samples.at("sse_slow_consumer_disconnects_total") == "1");
+  CHECK(e.samples.at("sse_connections_closed_total{reason=\"client\"}") == "0");
+  CHECK(e.samples.at("sse_ingest_errors_total{kind=\"rate_limited\"}") == "1");
+  CHECK(e.samples.at("sse_ingest_errors_total{kind=\"malformed\"}") == "0");
+}
+
+TEST_CASE("metrics text: values print in full up to 2^64-1", "[metrics_text]") {
+  Metrics m;
+  m.bytes_sent = std::numeric_limits<std::uint64_t>::max();
+  m.events_delivered = 10000000000000ULL;
+  std::string text = render_metrics(m, HistoryStats{0, 0, std::size_t{1} << 40});
+  CHECK(text.find("\nsse_bytes_sent_total 18446744073709551615\n") != std::string::npos);
+  CHECK(text.find("\nsse_events_delivered_total 10000000000000\n") != std::string::npos);
+  CHECK(text.find("\nsse_history_bytes 1099511627776\n") != std::string::npos);
+  // Exact lines of one family, HELP and TYPE first.
+  CHECK(text.find("# HELP sse_bytes_sent_total Bytes written to stream connections.\n"
+                  "# TYPE sse_bytes_sent_total counter\n"
+                  "sse_bytes_sent_total 18446744073709551615\n") != std::string::npos);
+}
