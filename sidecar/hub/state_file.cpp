@@ -176,7 +176,11 @@ bool write_state_file(const std::string& path, const SavedState& state, std::str
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // A leftover temporary (an interrupted stop, or a file planted there) is removed, not reused:
+  // reopening it would keep its mode, or follow it if it is a symlink. O_EXCL makes the file
+  // this process creates the only one it writes, with mode 0600.
+  ::unlink(tmp.c_str());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) {
     error = errno_text("cannot create " + tmp);
     return false;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "sidecar/auth/access.hpp"
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "topic_patterns.hpp"
 

@@ -110,25 +110,37 @@ Exposition parse(const std::string& text) {
   return e;
 }
 
-// Every counter set to a different value, so a sample reading the wrong counter shows.
+// Every counter set to a different value, so a sample reading the wrong counter shows. The
+// stream workers' counters are split over two workers: each sample must be their sum.
 struct Known {
   Metrics metrics;
   HistoryStats history{61, 62, 63};
 
   Known() {
     Metrics& m = metrics;
+    StreamStats& w0 = m.streams.emplace_back();
+    StreamStats& w1 = m.streams.emplace_back();
     m.connections_open = 1;
-    m.connections_total = 2;
-    for (std::size_t i = 0; i < m.closed.size(); ++i) m.closed[i] = 100 + i;
+    w0.connections_total.add(1);
+    w1.connections_total.add(1);
+    for (std::size_t i = 0; i < w0.closed.size(); ++i) {
+      w0.closed[i].add(100);
+      w1.closed[i].add(i);
+    }
     m.events_published = 3;
-    m.events_delivered = 4;
-    m.events_dropped = 5;
-    m.bytes_sent = 6;
+    w0.events_delivered.add(3);
+    w1.events_delivered.add(1);
+    w0.events_dropped.add(2);
+    w1.events_dropped.add(3);
+    w0.bytes_sent.add(6);
+    w0.buffered_bytes.add(10);
+    w1.buffered_bytes.add(7);
     for (std::size_t i = 0; i < m.ingest_errors.size(); ++i) m.ingest_errors[i] = 200 + i;
     m.publisher_connections = 7;
-    m.limited_ip_connections = 8;
-    m.limited_ip_rate = 9;
-    m.limited_subject_connections = 10;
+    w1.limited_ip_connections.add(8);
+    w0.limited_ip_rate.add(4);
+    w1.limited_ip_rate.add(5);
+    w0.limited_subject_connections.add(10);
     m.presence_joins = 11;
     m.presence_leaves = 12;
     m.presence_webhook_batches = 13;
@@ -180,6 +192,7 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_events_delivered_total", "counter"},
       {"sse_events_dropped_total", "counter"},
       {"sse_bytes_sent_total", "counter"},
+      {"sse_stream_buffered_bytes", "gauge"},
       {"sse_ingest_errors_total", "counter"},
       {"sse_publisher_connections", "gauge"},
       {"sse_connections_limited_total", "counter"},
@@ -218,6 +231,7 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_events_delivered_total", "4"},
       {"sse_events_dropped_total", "5"},
       {"sse_bytes_sent_total", "6"},
+      {"sse_stream_buffered_bytes", "17"},
       {"sse_ingest_errors_total{kind=\"malformed\"}", "200"},
       {"sse_ingest_errors_total{kind=\"invalid\"}", "201"},
       {"sse_ingest_errors_total{kind=\"too_large\"}", "202"},
@@ -247,7 +261,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 37);
+  CHECK(e.samples.size() == 38);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
@@ -256,9 +270,11 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
 
 TEST_CASE("metrics text: counting helpers land on their labelled sample", "[metrics_text]") {
   Metrics m;
-  m.count_close(CloseReason::kRevoked);
-  m.count_close(CloseReason::kRevoked);
-  m.count_close(CloseReason::kSlow);
+  StreamStats& w0 = m.streams.emplace_back();
+  StreamStats& w1 = m.streams.emplace_back();
+  w0.count_close(CloseReason::kRevoked);
+  w1.count_close(CloseReason::kRevoked);
+  w1.count_close(CloseReason::kSlow);
   m.count_ingest_error(IngestError::kRateLimited);
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   CHECK(e.samples.at("sse_connections_closed_total{reason=\"revoked\"}") == "2");
@@ -271,8 +287,9 @@ TEST_CASE("metrics text: counting helpers land on their labelled sample", "[metr
 
 TEST_CASE("metrics text: values print in full up to 2^64-1", "[metrics_text]") {
   Metrics m;
-  m.bytes_sent = std::numeric_limits<std::uint64_t>::max();
-  m.events_delivered = 10000000000000ULL;
+  StreamStats& w = m.streams.emplace_back();
+  w.bytes_sent.add(std::numeric_limits<std::uint64_t>::max());
+  w.events_delivered.add(10000000000000ULL);
   std::string text = render_metrics(m, HistoryStats{0, 0, std::size_t{1} << 40});
   CHECK(text.find("\nsse_bytes_sent_total 18446744073709551615\n") != std::string::npos);
   CHECK(text.find("\nsse_events_delivered_total 10000000000000\n") != std::string::npos);

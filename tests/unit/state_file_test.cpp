@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "sidecar/auth/crypto.hpp"
+#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/wall_clock.hpp"
 
 using namespace sidecar;
@@ -219,12 +219,11 @@ TEST_CASE("writing replaces an earlier file, and the new one is private", "[stat
   CHECK(load.state->last_seq == 77);
 }
 
-// Known bug in write_state_file(): a temporary file left behind (an interrupted stop, or
-// someone else's file) keeps its mode, because open(O_CREAT) applies 0600 only to a file it
-// creates, and the rename then publishes the leftover's inode as the state file. Expected to
-// fail until the temporary is removed before it is opened (with O_EXCL) or fchmod()ed.
+// A temporary file left behind (an interrupted stop, or someone else's file) must not lend the
+// state file its mode: open(O_CREAT) applies 0600 only to a file it creates, so the writer
+// removes the leftover and creates its own with O_EXCL.
 TEST_CASE("a leftover temporary file does not make the state file readable by others",
-          "[state_file][!mayfail]") {
+          "[state_file]") {
   TempDir dir;
   std::string path = dir.file("state");
   write_bytes(path + ".tmp", "half a file from an earlier stop");
