@@ -1,20 +1,29 @@
 'use strict';
 // The three example apps, started with scripts/demo on free ports and used the way a person
 // would: chat (two users, receipts, presence, a private room), stocks (a live table), tasks
-// (jobs, resume after a dropped connection, sidecar.missed, a reload). Each saves its
-// screenshot for the README in docs/screenshots/.
+// (jobs, resume after a dropped connection, sidecar.missed, a reload). Each takes the screenshot
+// the README shows (NAME.png, the viewport's size) into $DEMO_SCREENSHOTS_DIR when it is set
+// (scripts/screenshots sets it, to refresh docs/screenshots/), else into a temporary directory
+// removed when the tests end (kept with KEEP_TMP=1): a test run never writes into the tree.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const h = require('./harness');
 
 const DEMO = path.join(h.REPO_ROOT, 'scripts', 'demo');
-const SCREENSHOTS = path.join(h.REPO_ROOT, 'docs', 'screenshots');
 const VIEWPORT = { width: 1200, height: 750 };
+
+const SCREENSHOTS = process.env.DEMO_SCREENSHOTS_DIR
+  ? path.resolve(process.env.DEMO_SCREENSHOTS_DIR)
+  : fs.mkdtempSync(path.join(os.tmpdir(), 'sse-browser-screenshots-'));
+if (!process.env.DEMO_SCREENSHOTS_DIR && !process.env.KEEP_TMP) {
+  test.after(() => fs.rmSync(SCREENSHOTS, { recursive: true, force: true }));
+}
 
 function portIsFree(port) {
   return new Promise((resolve) => {
@@ -114,9 +123,17 @@ function demoTest(fn) {
   });
 }
 
+/** Saves the page as NAME.png and checks the file: a PNG of the viewport's size. */
 async function screenshot(page, name) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  const png = fs.readFileSync(file);
+  assert.ok(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+    `${file} is not a PNG`);
+  assert.equal(png.toString('latin1', 12, 16), 'IHDR', `${file} has no IHDR chunk first`);
+  assert.deepEqual({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) }, VIEWPORT,
+    `${file}: the screenshot's size`);
 }
 
 async function newPage(scope) {
@@ -148,8 +165,6 @@ async function send(page, text) {
 }
 
 test('chat: messages, delivery and read receipts, presence, a private room', demoTest(async (t, scope, demo) => {
-  const presence = { presence: { rules: [{ topics: ['chat.*'], event_topic: 'presence.{topic}', webhook: false }] } };
-  if (await h.daemonLacks(t, presence, 'presence')) return;
   const chat = await demo('chat');
   const alice = await newPage(scope);
   const bob = await newPage(scope);

@@ -327,10 +327,31 @@ class StartupTest(SidecarTestCase):
         self.assertTrue(any('we"ird\\key\tx' in m for m in messages), messages)
 
     def test_log_level_warn_hides_info(self):
+        # At info, the same steps log the lines that warn must hide: the startup line, a
+        # stream's access log line, and the reload's.
+        at_info = self.start_sidecar({"log": {"level": "info"}})
+        self._stream_then_reload_with_a_warning(at_info)
+        log = at_info.log()
+        for line in ("streaming on", "stream ended", "reloading configuration"):
+            self.assertRegex(log, r"(?m)^\S+ \S+ info .*%s" % line)
+
         sc = self.start_sidecar({"log": {"level": "warn"}})
+        self._stream_then_reload_with_a_warning(sc)
+        log = sc.log()
+        # Logging works at warn: the warning is there; every info line is not.
+        self.assertRegex(log, r"(?m)^\S+ \S+ warning config reload: 'workers' changed")
+        for line in ("streaming on", "stream ended", "reloading configuration", " info "):
+            self.assertNotIn(line, log)
+
+    def _stream_then_reload_with_a_warning(self, sc):
+        """A stream that ends (an info line), then a reload (info lines) that changes `workers`,
+        which only a restart applies (a warning). Returns once the warning is in the log."""
         self.stream(sc, ["public.x"]).close()
-        self.assertNotIn("streaming on", sc.log())
-        self.assertNotIn(" info ", sc.log())
+        # The stream's end is logged before it stops counting as open.
+        sc.wait_metric("sse_connections_open", lambda v: v == 0)
+        sc.write_config(deep_merge(sc.overrides, {"workers": sc.config["workers"] + 1}))
+        sc.signal(signal.SIGHUP)
+        sc.wait_for_log("config reload: 'workers' changed")
 
 
 if __name__ == "__main__":

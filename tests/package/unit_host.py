@@ -9,12 +9,15 @@ machines where systemd is not PID 1 (containers):
 - receives notifications on NOTIFY_SOCKET and logs each with the sender's pid and whether it is
   the main process (NotifyAccess=main);
 - sets WATCHDOG_USEC and WATCHDOG_PID, UMask= and LimitNOFILE= (capped at this process's hard
-  limit when it may not raise it);
+  limit when it may not raise it), and starts the command in / (a system service's default
+  WorkingDirectory=), so that the service, running as another user, never depends on the
+  directory this was started in (which that user may not be allowed to enter);
 - starts the command --runs times; after each exit it logs the exit status and waits for
   SIGUSR1 before starting it again (a restart).
 
-Files in --dir: pid (the running service's pid), notify.log ("SECONDS pid=PID main|other
-MESSAGE" per notification), exits.log ("run N pid PID exit CODE" or "... signal NAME").
+Files in --dir, which is made mode 0755 (the service connects to notify.sock in it): pid (the
+running service's pid), notify.log ("SECONDS pid=PID main|other MESSAGE" per notification),
+exits.log ("run N pid PID exit CODE" or "... signal NAME").
 SIGTERM to this process stops it (and the service, with SIGTERM).
 """
 import argparse
@@ -55,6 +58,7 @@ def main():
         p.error("no command")
 
     os.makedirs(a.dir, exist_ok=True)
+    os.chmod(a.dir, 0o755)
     pid_file = os.path.join(a.dir, "pid")
     notify_log = os.path.join(a.dir, "notify.log")
     exits_log = os.path.join(a.dir, "exits.log")
@@ -140,6 +144,7 @@ def main():
                 if nofile:
                     resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
                 os.umask(int(a.umask, 8))
+                os.chdir("/")
                 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
                 os.execvpe(cmd[0], cmd, env)
