@@ -321,7 +321,7 @@ std::vector<ConfigOption> make_options() {
 
       string(FIELD(publish.socket), "/run/sse-sidecar/publish.sock", nullptr, kRestart),
       file_mode(FIELD(publish.socket_mode), 0660, kRestart),
-      string(FIELD(publish.socket_group), "", nullptr, kReload),
+      string(FIELD(publish.socket_group), "", nullptr, kRestart),
       ids(FIELD(publish.allowed_uids), kReload),
       ids(FIELD(publish.allowed_gids), kReload),
       strings(FIELD(publish.socket_topics), {}, pattern_error, kReload),
