@@ -10,6 +10,7 @@
 #include "sidecar/app/service_manager.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
+#include "sidecar/config/config_schema.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "sidecar/hub/memory_engine.hpp"
 #include "sidecar/net/listen_socket.hpp"
@@ -22,20 +23,12 @@ constexpr timeval kHousekeepingInterval{1, 0};
 constexpr std::size_t kTrimThreshold = 32 * MiB;
 constexpr timeval kDrainCheckInterval{0, 50000};
 
-// Settings bound to sockets and threads at startup; a reload keeps the running values.
+// Settings bound to sockets and threads at startup (the restart-only rows of the option
+// table); a reload keeps the running values.
 void keep_startup_settings(const Config& running, Config& next) {
-  auto keep = [](auto& now, const auto& before, const char* name) {
-    if (now != before) {
-      spdlog::warn("config reload: '{}' changed; it takes effect after a restart", name);
-      now = before;
-    }
-  };
-  keep(next.listen.sse, running.listen.sse, "listen.sse");
-  keep(next.listen.admin, running.listen.admin, "listen.admin");
-  keep(next.listen.backlog, running.listen.backlog, "listen.backlog");
-  keep(next.workers, running.workers, "workers");
-  keep(next.publish.socket, running.publish.socket, "publish.socket");
-  keep(next.publish.socket_mode, running.publish.socket_mode, "publish.socket_mode");
+  for (const auto& warning : keep_restart_only_options(running, next)) {
+    spdlog::warn("config reload: {}", warning);
+  }
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Typed configuration. Parsed and validated once (config_loader.hpp); the rest of the daemon
-// receives `const Config&` (or a shared_ptr to one) and never sees YAML.
+// receives `const Config&` (or a shared_ptr to one) and never sees YAML. Each key's default,
+// bounds and reload behaviour are its row in config_schema.cpp; the initialisers here give
+// code that builds a Config directly the same defaults (a unit test holds them equal).
 #pragma once
 
 #include <chrono>
@@ -26,6 +28,8 @@ struct PublisherToken {
   std::string token;                // plain, or "sha256:<hex>" of the token
   std::string name;                 // for logs and rate limits; never the token
   std::vector<std::string> topics;  // patterns it may publish to; empty = any
+
+  bool operator==(const PublisherToken&) const = default;
 };
 
 struct PublishConfig {
@@ -77,6 +81,8 @@ struct SubscriberToken {
   std::string token;  // plain, or "sha256:<hex>" of the token
   std::string subject;
   std::vector<std::string> topics;  // patterns it may read
+
+  bool operator==(const SubscriberToken&) const = default;
 };
 
 struct JwtKeyConfig {
@@ -84,6 +90,8 @@ struct JwtKeyConfig {
   std::string kid;
   std::string file;      // HS*: the secret; RS256/ES256: PEM public key or certificate
   std::string material;  // the file's content, read when the config is loaded
+
+  bool operator==(const JwtKeyConfig&) const = default;
 };
 
 struct JwtConfig {
@@ -132,6 +140,8 @@ struct PresenceRule {
   std::vector<std::string> topics;  // exact-topic subscriptions matching these are tracked
   std::string event_topic;          // "{topic}" is replaced by the topic; "" = no events
   bool webhook = false;             // also report the changes to presence.webhook.url
+
+  bool operator==(const PresenceRule&) const = default;
 };
 
 struct PresenceWebhookConfig {
