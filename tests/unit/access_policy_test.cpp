@@ -1,14 +1,10 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "loopback_http.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/core/crypto.hpp"
 #include "sidecar/core/wall_clock.hpp"
@@ -19,8 +15,6 @@ using namespace std::chrono_literals;
 using sidecar::test::patterns;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 const std::string kOrigin = "https://app.example.com";
 const std::string kAliceToken = "alice-plain-token-0123456789";
@@ -591,49 +585,27 @@ TEST_CASE("access: CORS headers go with decisions, credentials only for listed o
 
 namespace {
 
-int local_port(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
-// The app's authorization endpoint on a free loopback port, served by the policy's own loop.
+// The app's authorization endpoint on loopback, answering every call with `status` and `body`.
 struct App {
-  EvHttpPtr http;
-  int port = 0;
-  int calls = 0;
   int status = 200;
   std::string body = R"({"subject":"erin","topics":["chat.room1"]})";
+  test::LoopbackServer server;
 
-  explicit App(event_base* base) : http(evhttp_new(base)) {
-    REQUIRE(http);
-    evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(http.get(), "127.0.0.1", 0);
-    REQUIRE(bound);
-    port = local_port(evconnlistener_get_fd(evhttp_bound_socket_get_listener(bound)));
-    evhttp_set_gencb(
-        http.get(),
-        [](evhttp_request* req, void* self) {
-          auto* app = static_cast<App*>(self);
-          ++app->calls;
-          EvBufferPtr buf(evbuffer_new());
-          evbuffer_add(buf.get(), app->body.data(), app->body.size());
-          evhttp_send_reply(req, app->status, "Reason", buf.get());
-        },
-        this);
-  }
+  explicit App(event_base* base)
+      : server(base, [this](evhttp_request* req) { test::reply(req, status, body); }) {}
+  int calls() const { return server.requests(); }
 };
 
 // A policy with delegation to a real app; the app and the loop outlive the policy.
 struct DelegatingPolicy {
-  EventBasePtr base{event_base_new()};
-  App app{base.get()};
+  test::EventLoop loop;
+  App app{loop.base.get()};
   std::unique_ptr<AccessPolicy> policy;
 
   explicit DelegatingPolicy(Config config) {
-    config.access.delegate.url = "http://127.0.0.1:" + std::to_string(app.port) + "/auth";
+    config.access.delegate.url = app.server.url("/auth");
     config.access.delegate.cache_ttl = 0ms;  // every request reaches the app
-    policy = make_access_policy(config, base.get());
+    policy = make_access_policy(config, loop.base.get());
   }
 
   // Runs the loop until the decision arrives.
@@ -646,13 +618,7 @@ struct DelegatingPolicy {
       out = std::move(d);
     });
     returned = true;
-    EventPtr tick(event_new(
-        base.get(), -1, EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr));
-    timeval every{0, 10000};
-    event_add(tick.get(), &every);
-    const auto deadline = Clock::now() + 5s;
-    while (!out && Clock::now() < deadline) event_base_loop(base.get(), EVLOOP_ONCE);
-    REQUIRE(out);
+    REQUIRE(loop.run_until([&] { return out.has_value(); }));
     if (at_once) *at_once = early;
     return *out;
   }
@@ -665,7 +631,7 @@ TEST_CASE("access: what no local method admits is asked of the app", "[access_po
   bool at_once = true;
   AccessDecision d = p.decide(request({"chat.room1", "public.news"}), &at_once);
   CHECK_FALSE(at_once);
-  CHECK(p.app.calls == 1);
+  CHECK(p.app.calls() == 1);
   CHECK(d.status == 200);
   CHECK(d.subject == "erin");
   CHECK(d.method == AccessMethod::kDelegate);
@@ -674,7 +640,7 @@ TEST_CASE("access: what no local method admits is asked of the app", "[access_po
 
   // An unknown token goes to the app as well (it may be the app's own session token).
   CHECK(p.decide(request({"chat.room1"}, "app-session-token")).subject == "erin");
-  CHECK(p.app.calls == 2);
+  CHECK(p.app.calls() == 2);
 }
 
 TEST_CASE("access: the app's grant must cover every requested topic", "[access_policy]") {
@@ -716,5 +682,5 @@ TEST_CASE("access: local methods decide without asking the app", "[access_policy
   // The origin is refused before the app is asked.
   CHECK(p.decide(request({"chat.room1"}, "", "https://evil.com"), &at_once).status == 403);
   CHECK(at_once);
-  CHECK(p.app.calls == 0);
+  CHECK(p.app.calls() == 0);
 }

@@ -1,9 +1,6 @@
 #include "sidecar/auth/delegated_auth.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
-#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -13,28 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "loopback_http.hpp"
 #include "topic_patterns.hpp"
 
 using namespace sidecar;
 using namespace std::chrono_literals;
 using sidecar::test::patterns;
+using sidecar::test::reply;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int local_port(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
-void reply(evhttp_request* req, int status, std::string_view body) {
-  EvBufferPtr buf(evbuffer_new());
-  evbuffer_add(buf.get(), body.data(), body.size());
-  evhttp_send_reply(req, status, "Reason", buf.get());
-}
 
 // What the app saw of one call.
 struct Seen {
@@ -43,22 +29,15 @@ struct Seen {
   std::string body;
 };
 
-// The app: a real HTTP server on a free loopback port, served by the test's own loop. `answer`
-// decides each reply; setting it to nullptr leaves requests unanswered.
+// The app, on loopback: `answer` decides each reply; setting it to nullptr leaves requests
+// unanswered.
 class App {
  public:
   using Answer = std::function<void(evhttp_request*)>;
 
-  explicit App(event_base* base) : http_(evhttp_new(base)) {
-    REQUIRE(http_);
-    evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(http_.get(), "127.0.0.1", 0);
-    REQUIRE(bound);
-    port_ = local_port(evconnlistener_get_fd(evhttp_bound_socket_get_listener(bound)));
-    evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(http_.get(), &dispatch, this);
-  }
+  explicit App(event_base* base) : server_(base, [this](evhttp_request* req) { record(req); }) {}
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/auth"; }
+  std::string url() const { return server_.url("/auth"); }
   void answer_with(int status, std::string body) {
     answer = [status, body = std::move(body)](evhttp_request* req) { reply(req, status, body); };
   }
@@ -67,8 +46,7 @@ class App {
   std::vector<Seen> seen;
 
  private:
-  static void dispatch(evhttp_request* req, void* self) {
-    auto* app = static_cast<App*>(self);
+  void record(evhttp_request* req) {
     Seen s;
     s.method = evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "other";
     for (const char* name : {"Content-Type", "Cookie", "Authorization"}) {
@@ -79,31 +57,16 @@ class App {
     evbuffer* in = evhttp_request_get_input_buffer(req);
     s.body.resize(evbuffer_get_length(in));
     evbuffer_copyout(in, s.body.data(), s.body.size());
-    app->seen.push_back(std::move(s));
-    if (app->answer) app->answer(req);
+    seen.push_back(std::move(s));
+    if (answer) answer(req);
   }
 
-  EvHttpPtr http_;
-  int port_ = 0;
+  test::LoopbackServer server_;
 };
 
 // The loop and the app; the DelegatedAuth under test is declared after it, so it goes first.
-struct Loop {
-  EventBasePtr base{event_base_new()};
+struct Loop : test::EventLoop {
   App app{base.get()};
-
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    EventPtr tick(event_new(
-        base.get(), -1, EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr));
-    timeval every{0, 10000};
-    event_add(tick.get(), &every);
-    const auto deadline = Clock::now() + limit;
-    while (!done() && Clock::now() < deadline) event_base_loop(base.get(), EVLOOP_ONCE);
-    return done();
-  }
-  void run_for(std::chrono::milliseconds limit) {
-    run_until([] { return false; }, limit);
-  }
 };
 
 struct Outcome {
@@ -317,15 +280,9 @@ TEST_CASE("an app that does not answer in time is 503, at the timeout", "[delega
 
 TEST_CASE("an unreachable app is 503", "[delegated_auth]") {
   Loop loop;
-  // Bound but not listening: connecting to it is refused.
-  UniqueFd closed(socket(AF_INET, SOCK_STREAM, 0));
-  REQUIRE(closed);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(closed.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  test::RefusingPort closed;
   DelegateConfig c = config(loop);
-  c.url = "http://127.0.0.1:" + std::to_string(local_port(closed.get())) + "/auth";
+  c.url = closed.url("/auth");
   DelegatedAuth auth(c, loop.base.get());
   Outcome o = ask(loop, auth, request({"chat.room1"}));
   CHECK(o.decision.status == 503);

@@ -1,9 +1,5 @@
 #include "sidecar/net/http_client.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -13,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "loopback_http.hpp"
+
 using namespace sidecar;
 using namespace std::chrono_literals;
+using sidecar::test::reply;
 
 namespace {
 
@@ -33,61 +32,35 @@ std::optional<std::string> request_header(evhttp_request* req, const char* name)
   return value;
 }
 
-void reply(evhttp_request* req, int status, std::string_view body) {
-  EvBufferPtr buf(evbuffer_new());
-  evbuffer_add(buf.get(), body.data(), body.size());
-  evhttp_send_reply(req, status, "Reason", buf.get());
-}
-
-int local_port(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof(addr);
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
-// A real HTTP server on a free loopback port, served by the test's own event loop. Handlers
-// record what they saw; assertions run outside the C callbacks.
+// A loopback server with a handler per path; other paths are answered 404.
 class TestServer {
  public:
   using Handler = std::function<void(evhttp_request*)>;
 
-  explicit TestServer(event_base* base) : http_(evhttp_new(base)) {
-    REQUIRE(http_);
-    evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(http_.get(), "127.0.0.1", 0);
-    REQUIRE(bound);
-    port_ = local_port(evconnlistener_get_fd(evhttp_bound_socket_get_listener(bound)));
-    evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(http_.get(), &dispatch, this);
-  }
+  explicit TestServer(event_base* base)
+      : http_(base, [this](evhttp_request* req) { dispatch(req); }) {}
 
   void on(const std::string& path, Handler handler) { handlers_[path] = std::move(handler); }
-  std::string url(std::string_view path_and_query) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path_and_query);
-  }
-  int requests = 0;
+  std::string url(std::string_view path_and_query) const { return http_.url(path_and_query); }
+  int requests() const { return http_.requests(); }
 
  private:
-  static void dispatch(evhttp_request* req, void* self) {
-    auto* server = static_cast<TestServer*>(self);
-    ++server->requests;
+  void dispatch(evhttp_request* req) {
     const char* path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    auto it = server->handlers_.find(path ? path : "");
-    if (it == server->handlers_.end()) {
+    auto it = handlers_.find(path ? path : "");
+    if (it == handlers_.end()) {
       reply(req, 404, "no handler");
     } else {
       it->second(req);
     }
   }
 
-  EvHttpPtr http_;
-  int port_ = 0;
   std::map<std::string, Handler> handlers_;
+  test::LoopbackServer http_;
 };
 
 // The event loop and server under test; clients are declared after it, so they go first.
-struct Loop {
-  EventBasePtr base{event_base_new()};
+struct Loop : test::EventLoop {
   TestServer server{base.get()};
 
   Loop() {
@@ -96,21 +69,6 @@ struct Loop {
       reply(req, 200, query ? query : "");
     });
     server.on("/hang", [](evhttp_request*) {});  // never answers
-  }
-
-  // Runs the loop until `done` holds or `limit` passes; returns done().
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    // A ticking timer wakes EVLOOP_ONCE, so the deadline is checked even when nothing happens.
-    EventPtr tick(event_new(
-        base.get(), -1, EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr));
-    timeval every{0, 10000};
-    event_add(tick.get(), &every);
-    const auto deadline = Clock::now() + limit;
-    while (!done() && Clock::now() < deadline) event_base_loop(base.get(), EVLOOP_ONCE);
-    return done();
-  }
-  void run_for(std::chrono::milliseconds limit) {
-    run_until([] { return false; }, limit);
   }
 
   HttpResult call(HttpClient& client, HttpCall call) {
@@ -237,7 +195,7 @@ TEST_CASE("a server that never answers times out without blocking the loop", "[h
   CHECK(took >= 190ms);
   CHECK(took < 2s);
   CHECK(ticks_when_done >= 5);  // the loop kept running other events meanwhile
-  CHECK(loop.server.requests == 1);
+  CHECK(loop.server.requests() == 1);
 
   // A status line followed by a body that stalls is a timeout too, not a 401.
   loop.server.on("/stall", [](evhttp_request* req) {
@@ -255,17 +213,10 @@ TEST_CASE("a server that never answers times out without blocking the loop", "[h
 
 TEST_CASE("a refused connection fails without a status", "[http_client]") {
   Loop loop;
-  // Bound but not listening: the port stays ours and connecting to it is refused.
-  UniqueFd closed(socket(AF_INET, SOCK_STREAM, 0));
-  REQUIRE(closed);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(closed.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  const int port = local_port(closed.get());
+  test::RefusingPort closed;  // the port stays ours while the call runs
 
   HttpClient client(loop.base.get());
-  HttpResult result = loop.call(client, get("http://127.0.0.1:" + std::to_string(port) + "/"));
+  HttpResult result = loop.call(client, get(closed.url("/")));
   CHECK(result.status == 0);
   CHECK(result.error == "connection refused");
   CHECK_FALSE(result.timed_out);
@@ -328,7 +279,7 @@ TEST_CASE("calls that cannot start fail through their callback, later", "[http_c
   CHECK(errors[1] == "invalid header");
   CHECK_FALSE(errors[2].empty());
   CHECK(errors[2].find('\n') == std::string::npos);
-  CHECK(loop.server.requests == 0);
+  CHECK(loop.server.requests() == 0);
   CHECK(client.in_flight() == 0);
 }
 
@@ -342,7 +293,7 @@ TEST_CASE("cancel() prevents the callback", "[http_client]") {
   HttpClient::Id early = client.start(get(loop.server.url("/echo")), count);
   client.cancel(early);
   HttpClient::Id waiting = client.start(get(loop.server.url("/hang")), count);
-  REQUIRE(loop.run_until([&] { return loop.server.requests == 1; }));
+  REQUIRE(loop.run_until([&] { return loop.server.requests() == 1; }));
   client.cancel(waiting);
   client.cancel(waiting);  // finished ids and unknown ids are no-ops
   client.cancel(12345);
@@ -350,7 +301,7 @@ TEST_CASE("cancel() prevents the callback", "[http_client]") {
 
   loop.run_for(200ms);
   CHECK(callbacks == 0);
-  CHECK(loop.server.requests == 1);
+  CHECK(loop.server.requests() == 1);
 
   // The client keeps working after cancellations.
   HttpResult result = loop.call(client, get(loop.server.url("/echo?after=cancel")));
@@ -396,7 +347,7 @@ TEST_CASE("destroying the client abandons calls in flight", "[http_client]") {
   int callbacks = 0;
   auto count = [&](HttpResult) { ++callbacks; };
   for (int i = 0; i < 5; ++i) client->start(get(loop.server.url("/hang")), count);
-  REQUIRE(loop.run_until([&] { return loop.server.requests == 5; }));
+  REQUIRE(loop.run_until([&] { return loop.server.requests() == 5; }));
   client->start(get(loop.server.url("/echo")), count);  // not yet connected
   HttpCall bad = get(loop.server.url("/echo"));
   bad.method = "PATCH";
