@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "sidecar/admin/metrics_text.hpp"
+#include "sidecar/admin/pending_reply.hpp"
 #include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "sidecar/ingest/publish_message.hpp"
@@ -111,10 +112,13 @@ void AdminServer::handle(evhttp_request* req) {
 
   if (path == "/healthz" && get) return reply(req, 200, "ok\n");
   if (path == "/readyz" && get) {
-    return draining_ ? reply(req, 503, "draining\n") : reply(req, 200, "ready\n");
+    if (draining_) return reply(req, 503, "draining\n");
+    if (!hub_.engine().ready()) return reply(req, 503, "engine unavailable\n");
+    return reply(req, 200, "ready\n");
   }
   if (path == "/metrics" && get) {
     std::string text = render_metrics(metrics_, hub_.history_stats());
+    text += hub_.engine().metrics_text();
     if (extra_metrics_) text += extra_metrics_();
     return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
   }
@@ -235,52 +239,33 @@ void AdminServer::publish_json(evhttp_request* req, const Publisher& publisher,
                                               rapidjson::GetParseError_En(doc.GetParseError()),
                                           {}));
   }
-  // Publishing completes before this returns with the in-memory engine; a remote engine would
-  // need the request kept alive across the callbacks.
-  int retry_after = 0;
-  auto publish_one = [&](const rapidjson::Value& value, int& status) {
+  // Each element is published or refused on its own, like lines on the socket; the status is
+  // 200 only when all were published, and the array of replies says which ones were not. The
+  // reply goes once the engine answered for every element (a shared engine answers later).
+  const bool array = doc.IsArray();
+  const std::size_t count = array ? doc.GetArray().Size() : 1;
+  if (count == 0) return reply_json(req, 200, "[]");
+  auto pending = PendingReply::start(req, count, array);
+  auto publish_one = [&](const rapidjson::Value& value, std::size_t i) {
     PublishMessage m = parse_publish_value(value, config_->limits.max_event_bytes);
     if (!m.ok) {
       metrics_.count_ingest_error(m.kind);
-      status = m.kind == IngestError::kTooLarge ? 413 : 400;
-      return publish_error_reply(m.error, m.ref);
+      return pending->set(i, publish_error_reply(m.error, m.ref),
+                          m.kind == IngestError::kTooLarge ? 413 : 400);
     }
     if (PublishCheck check = publishers_.admit(publisher, m.draft); !check.ok()) {
       count_refusal(check);
-      status = check.status;
-      retry_after = std::max(retry_after, check.retry_after);
-      return publish_error_reply(check.error, m.ref);
+      return pending->set(i, publish_error_reply(check.error, m.ref), check.status,
+                          check.status == 429 ? check.retry_after : 0);
     }
-    std::string out;
-    hub_.publish(std::move(m.draft), [&out, &status, ref = m.ref](const PublishReply& r) {
-      if (!r.ok) status = 503;
-      out = r.ok ? publish_ok_reply(r.id, r.subscribers, ref) : publish_error_reply(r.error, ref);
+    hub_.publish(std::move(m.draft), [pending, i, ref = m.ref](const PublishReply& r) {
+      if (r.ok) return pending->set(i, publish_ok_reply(r.id, r.subscribers, ref), 200);
+      pending->set(i, publish_error_reply(r.error, ref), 503, 1);
     });
-    return out;
   };
-  int status = 200;
-  auto send = [&](std::string out) {
-    if (status == 429) {
-      evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
-                        std::to_string(retry_after).c_str());
-    }
-    reply_json(req, status, std::move(out));
-  };
-  if (!doc.IsArray()) {
-    std::string out = publish_one(doc, status);
-    return send(std::move(out));
-  }
-  // Each element is published or refused on its own, like lines on the socket; the status is
-  // 200 only when all were published, and the array of replies says which ones were not.
-  std::string out = "[";
-  for (const auto& item : doc.GetArray()) {
-    int item_status = 200;
-    if (out.size() > 1) out.push_back(',');
-    out += publish_one(item, item_status);
-    if (item_status != 200 && status == 200) status = item_status;
-  }
-  out.push_back(']');
-  send(std::move(out));
+  if (!array) return publish_one(doc, 0);
+  std::size_t i = 0;
+  for (const auto& item : doc.GetArray()) publish_one(item, i++);
 }
 
 void AdminServer::publish_raw(evhttp_request* req, const Publisher& publisher,
@@ -301,9 +286,10 @@ void AdminServer::publish_raw(evhttp_request* req, const Publisher& publisher,
     }
     return reply_json(req, check.status, publish_error_reply(check.error, {}));
   }
-  hub_.publish(std::move(m.draft), [req](const PublishReply& r) {
-    reply_json(req, r.ok ? 200 : 503,
-               r.ok ? publish_ok_reply(r.id, r.subscribers, {}) : publish_error_reply(r.error, {}));
+  auto pending = PendingReply::start(req, 1, false);
+  hub_.publish(std::move(m.draft), [pending](const PublishReply& r) {
+    if (r.ok) return pending->set(0, publish_ok_reply(r.id, r.subscribers, {}), 200);
+    pending->set(0, publish_error_reply(r.error, {}), 503, 1);
   });
 }
 

@@ -13,6 +13,7 @@
 #include "sidecar/config/config_schema.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "sidecar/hub/memory_engine.hpp"
+#include "sidecar/hub/redis_engine.hpp"
 #include "sidecar/net/listen_socket.hpp"
 
 namespace sidecar {
@@ -49,6 +50,10 @@ Server::~Server() {
 std::unique_ptr<SavedState> Server::restore_state() {
   const std::string& path = config_->state_file;
   if (path.empty()) return nullptr;
+  if (config_->engine.type == "redis") {
+    spdlog::info("state_file {} not used: with the redis engine, history lives in Redis", path);
+    return nullptr;
+  }
   StateLoad load = read_state_file(path);
   if (load.result == StateLoad::Result::kMissing) {
     spdlog::info("no state file at {}; starting with empty history", path);
@@ -98,9 +103,13 @@ bool Server::start() {
   std::uint64_t epoch = unix_ms();
   const Config& cfg = *config_;
   std::unique_ptr<SavedState> restored = restore_state();
-  hub_ = std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) {
-    return std::make_unique<MemoryEngine>(epoch, cfg.history, sink, restored.get());
-  });
+  hub_ =
+      std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) -> std::unique_ptr<Engine> {
+        if (cfg.engine.type == "redis") {
+          return std::make_unique<RedisEngine>(base_.get(), cfg.engine.redis, cfg.history, sink);
+        }
+        return std::make_unique<MemoryEngine>(epoch, cfg.history, sink, restored.get());
+      });
   restored.reset();
   // Sockets handed over by the service manager stay open across restarts: connections wait in
   // their backlog while no instance runs, instead of being refused.

@@ -1,7 +1,7 @@
 #include "sidecar/auth/jwt_verifier.hpp"
 
-#include "sidecar/core/crypto.hpp"
 #include "sidecar/core/c_deleter.hpp"
+#include "sidecar/core/crypto.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>

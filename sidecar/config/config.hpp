@@ -167,6 +167,25 @@ struct LogConfig {
   bool access = true;           // one line per stream when it ends
 };
 
+// The Redis server the sidecars of one service share (engine.type: redis).
+struct RedisConfig {
+  std::string address = "127.0.0.1:6379";  // host:port, or unix:/path
+  std::string username;                    // Redis 6 ACL user; "" = the default user
+  std::string password;                    // loaded from password_file; "" = no AUTH
+  std::string password_file;
+  std::string key_prefix = "sse:";  // every key and channel; deployments sharing a Redis differ
+  Millis connect_timeout{2000};
+  Millis command_timeout{2000};   // a reply later than this counts the connection as lost
+  Millis reconnect_backoff{100};  // first retry; doubles up to max_reconnect_backoff
+  Millis max_reconnect_backoff{5000};
+};
+
+// Where ids come from and history lives: this process (memory) or a Redis shared by nodes.
+struct EngineConfig {
+  std::string type = "memory";  // memory | redis
+  RedisConfig redis;
+};
+
 struct Config {
   std::string source;  // file the config came from, for messages
   ListenConfig listen;
@@ -179,6 +198,7 @@ struct Config {
   CorsConfig cors;
   PresenceConfig presence;
   LogConfig log;
+  EngineConfig engine;
   Millis drain_timeout{5000};
   std::string state_file;  // history and id sequence kept across restarts; "" = none
 };

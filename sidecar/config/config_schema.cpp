@@ -27,6 +27,22 @@ std::string address_error(const std::string& text) {
   return {};
 }
 
+// host:port (a name is fine: Redis may be reached by name), or unix:/absolute/path.
+std::string redis_address_error(const std::string& text) {
+  if (text.rfind("unix:", 0) == 0) {
+    if (text.size() > 5 && text[5] == '/') return {};
+    return "'" + text + "' must name an absolute socket path, such as unix:/run/redis/redis.sock";
+  }
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return "'" + text + "' is not an address such as 127.0.0.1:6379 or unix:/path";
+  }
+  for (std::size_t i = colon + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return "'" + text + "' has no valid port";
+  }
+  return {};
+}
+
 std::string pattern_error(const std::string& text) {
   std::string error;
   TopicPattern::parse(text, &error);
@@ -391,6 +407,16 @@ std::vector<ConfigOption> make_options() {
       count(FIELD(presence.webhook.max_retries), 8, 0, 1000, kReload),
       duration(FIELD(presence.webhook.max_backoff), 30s, 100ms, 1h, kReload),
       count(FIELD(presence.webhook.max_queue), 100'000, 1, 100'000'000, kReload),
+
+      choice(FIELD(engine.type), "memory", {"memory", "redis"}, kRestart),
+      string(FIELD(engine.redis.address), "127.0.0.1:6379", redis_address_error, kRestart),
+      string(FIELD(engine.redis.username), "", nullptr, kRestart),
+      secret_file(FIELD(engine.redis.password_file), MEMBER(engine.redis.password), kRestart),
+      string(FIELD(engine.redis.key_prefix), "sse:", nullptr, kRestart),
+      duration(FIELD(engine.redis.connect_timeout), 2s, 10ms, 1min, kRestart),
+      duration(FIELD(engine.redis.command_timeout), 2s, 10ms, 1min, kRestart),
+      duration(FIELD(engine.redis.reconnect_backoff), 100ms, 10ms, 1min, kRestart),
+      duration(FIELD(engine.redis.max_reconnect_backoff), 5s, 10ms, 10min, kRestart),
 
       duration(FIELD(drain_timeout), 5s, 0ms, 10min, kReload),
       string(FIELD(state_file), "", nullptr, kReload),

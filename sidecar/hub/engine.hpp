@@ -23,6 +23,13 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void deliver(const EventRef& event) = 0;
+  // Events on `topics` (every topic when empty) may never be delivered: a shared engine lost
+  // them (its data was lost, or history no longer covers an outage). Their streams are told
+  // (`sidecar.missed`, with `newest` to resume from) instead of being left with a silent gap.
+  virtual void missed(const std::vector<std::string>& topics, EventId newest) {
+    (void)topics;
+    (void)newest;
+  }
 };
 
 struct PublishOutcome {
@@ -55,6 +62,10 @@ class Engine {
   // Hub thread, at a graceful stop: what the next start needs to continue this run's ids and
   // history. An engine that keeps them elsewhere (shared) has nothing to save.
   virtual std::optional<SavedState> save() const { return std::nullopt; }
+  // Hub thread: whether publishes can be committed now (a shared engine may be unreachable).
+  virtual bool ready() const { return true; }
+  // Hub thread: the engine's own Prometheus families (connection state, latency, errors).
+  virtual std::string metrics_text() const { return {}; }
 };
 
 }  // namespace sidecar

@@ -34,6 +34,11 @@ void Hub::deliver(const EventRef& event) {
   pending_->push_back(event);
 }
 
+void Hub::missed(const std::vector<std::string>& topics, EventId newest) {
+  flush();  // what was delivered before the loss goes first
+  for (auto* listener : listeners_) listener->post_missed(topics, newest);
+}
+
 void Hub::on_flush(evutil_socket_t, short, void* self) {
   static_cast<Hub*>(self)->flush();
 }

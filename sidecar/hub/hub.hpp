@@ -22,6 +22,8 @@ class EventListener {
  public:
   virtual ~EventListener() = default;
   virtual void post_events(std::shared_ptr<const EventBatch> batch) = 0;
+  // See EventSink::missed; comes after every batch posted before it.
+  virtual void post_missed(std::vector<std::string> topics, EventId newest) = 0;
 };
 
 struct PublishReply {
@@ -55,6 +57,7 @@ class Hub final : public EventSink {
 
   // EventSink: batches the events of one loop turn so each worker is woken once per turn.
   void deliver(const EventRef& event) override;
+  void missed(const std::vector<std::string>& topics, EventId newest) override;
 
  private:
   static void on_flush(evutil_socket_t, short, void* self);

@@ -7,6 +7,11 @@ namespace sidecar {
 void append_sse_event(std::string& out, std::string_view id, std::string_view name,
                       std::string_view data, std::optional<std::uint32_t> retry) {
   out.append("id: ").append(id).push_back('\n');
+  append_sse_fields(out, name, data, retry);
+}
+
+void append_sse_fields(std::string& out, std::string_view name, std::string_view data,
+                       std::optional<std::uint32_t> retry) {
   if (!name.empty()) out.append("event: ").append(name).push_back('\n');
   if (retry) out.append("retry: ").append(std::to_string(*retry)).push_back('\n');
   // Each payload line becomes its own field so a CR or LF in the payload can only ever start a

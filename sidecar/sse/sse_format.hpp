@@ -13,6 +13,10 @@ namespace sidecar {
 // `id` and `name` must be free of CR, LF and NUL (ingest refuses such names).
 void append_sse_event(std::string& out, std::string_view id, std::string_view name,
                       std::string_view data, std::optional<std::uint32_t> retry);
+// The same event without its `id:` line, which comes first: a shared engine encodes an event
+// before its id exists, and prepends "id: <id>\n" once it does.
+void append_sse_fields(std::string& out, std::string_view name, std::string_view data,
+                       std::optional<std::uint32_t> retry);
 
 // Appends "<hex size>\r\n<payload>\r\n"; `payload` must not be empty (that ends the stream).
 void append_chunk(std::string& out, std::string_view payload);

@@ -83,6 +83,28 @@ void Worker::post_events(std::shared_ptr<const EventBatch> batch) {
   enqueue(std::move(batch));
 }
 
+void Worker::post_missed(std::vector<std::string> topics, EventId newest) {
+  post([topics = std::move(topics), newest](Worker& w) { w.tell_missed(topics, newest); });
+}
+
+void Worker::tell_missed(const std::vector<std::string>& topics, EventId newest) {
+  std::vector<StreamConn*> told;
+  for (auto& [serial, conn] : conns_) {
+    StreamConn& c = *conn;
+    if (c.state != StreamConn::State::kStreaming) continue;
+    bool on_topic = topics.empty() || std::any_of(topics.begin(), topics.end(), [&](const auto& t) {
+                      return std::any_of(c.topics.begin(), c.topics.end(),
+                                         [&](const TopicPattern& p) { return p.matches(t); });
+                    });
+    if (on_topic) told.push_back(&c);
+  }
+  for (StreamConn* c : told) {
+    queue_copy(*c, sse_missed_frame(newest.to_string(), ""));
+    c->last_seq = std::max(c->last_seq, newest.seq);
+  }
+  flush_dirty();
+}
+
 void Worker::post(Task task) {
   enqueue(std::move(task));
 }
@@ -339,6 +361,7 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
     c.presence_topics = presence_.join(who.subject, c.topics);
   }
   if (last_event_id.empty()) return;
+  c.replaying = true;
   std::uint64_t serial = c.serial;
   auto owner = std::this_thread::get_id();
   hub_.engine().replay(c.topics, last_event_id,
@@ -358,15 +381,24 @@ void Worker::apply_replay(std::uint64_t serial, const Replay& replay,
                           const std::string& last_event_id) {
   StreamConn* c = find(serial);
   if (!c || c->state != StreamConn::State::kStreaming) return;
+  c->replaying = false;
+  std::vector<EventRef> held;
+  held.swap(c->held);
+  c->held_bytes = 0;
   if (replay.missed) {
     queue_copy(*c, sse_missed_frame(replay.newest.to_string(), last_event_id));
     c->last_seq = std::max(c->last_seq, replay.newest.seq);
-    return;
+  } else {
+    if (auto id = EventId::parse(last_event_id)) c->last_seq = std::max(c->last_seq, id->seq);
+    for (const auto& event : replay.events) {
+      if (c->state != StreamConn::State::kStreaming) return;
+      if (event->id().seq > c->last_seq) queue_event(*c, *event);
+    }
   }
-  if (auto id = EventId::parse(last_event_id)) c->last_seq = std::max(c->last_seq, id->seq);
-  for (const auto& event : replay.events) {
-    if (c->state != StreamConn::State::kStreaming) break;
-    queue_event(*c, *event);
+  // Then what arrived live meanwhile, past what the replay held.
+  for (const auto& event : held) {
+    if (c->state != StreamConn::State::kStreaming) return;
+    if (event->id().seq > c->last_seq) queue_event(*c, *event);
   }
 }
 
@@ -446,6 +478,8 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   c.fd.reset();
   stats_.buffered_bytes.sub(c.out.bytes());
   c.out.clear();
+  c.held.clear();
+  c.held_bytes = 0;
   metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
   live_.fetch_sub(1, std::memory_order_relaxed);
   if (dead_.empty()) event_active(reap_event_.get(), EV_TIMEOUT, 0);
@@ -513,7 +547,27 @@ bool Worker::absorb(DeliveryPlan& plan) {
   return !arrived.empty();
 }
 
+void Worker::hold(StreamConn& c, DeliveryPlan& plan) {
+  for (const auto& entry : plan.events()) {
+    const Event& e = *entry.event;
+    bool wanted = std::any_of(e.topics().begin(), e.topics().end(), [&](const std::string& t) {
+      return std::any_of(c.topics.begin(), c.topics.end(),
+                         [&](const TopicPattern& p) { return p.matches(t); });
+    });
+    if (!wanted) continue;
+    c.held.emplace_back(&e);
+    c.held_bytes += e.size() + sizeof(EventRef);
+  }
+  if (c.held_bytes > config_->limits.subscriber_buffer_bytes) {
+    stats_.events_dropped.add();
+    spdlog::info("stream from {} disconnected: more than {} bytes waiting for its replay", c.peer,
+                 config_->limits.subscriber_buffer_bytes);
+    close(c, CloseReason::kSlow);
+  }
+}
+
 void Worker::deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run) {
+  if (c.replaying) return hold(c, plan);
   // `last_seq` skips what the stream already has: events replayed from history, and an event
   // on several of its topics (it goes out once).
   const std::size_t bound = config_->limits.subscriber_buffer_bytes;

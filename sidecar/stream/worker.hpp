@@ -50,6 +50,7 @@ class Worker final : public EventListener {
 
   // Any thread.
   void post_events(std::shared_ptr<const EventBatch> batch) override;
+  void post_missed(std::vector<std::string> topics, EventId newest) override;
   void post(Task task);
   std::size_t connections() const { return live_.load(std::memory_order_relaxed); }
 
@@ -96,6 +97,9 @@ class Worker final : public EventListener {
   // first stream's bytes leave without waiting for the others to be queued.
   void deliver(DeliveryPlan& plan);
   void deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run);
+  void hold(StreamConn& c, DeliveryPlan& plan);  // while it is replaying
+  // Tells the streams on `topics` (all when empty) that they missed events.
+  void tell_missed(const std::vector<std::string>& topics, EventId newest);
   // Moves the batches at the front of the queue into `plan`; whether there were any.
   bool absorb(DeliveryPlan& plan);
 

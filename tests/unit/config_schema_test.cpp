@@ -233,6 +233,12 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
       {"cors.allow_origins", "[\"https://app.example.com\"]"},
       {"log.level", "debug"},
       {"state_file", "/tmp/state"},
+      {"engine.type", "redis"},
+      {"engine.redis.address", "\"10.0.0.1:6380\""},
+      {"engine.redis.username", "app"},
+      {"engine.redis.password_file",
+       "\"" + std::string(SIDECAR_SOURCE_DIR) + "/tests/unit/fixtures/redis_password\""},
+      {"engine.redis.key_prefix", "\"app2:\""},
   };
   const Config running = load_ok("");
   int restart_rows = 0;
@@ -264,7 +270,7 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
       CHECK_FALSE(o.same(*next, running));
     }
   }
-  CHECK(restart_rows == 7);
+  CHECK(restart_rows == 16);
 }
 
 TEST_CASE("a reload warns about each restart-only key changed, in table order") {

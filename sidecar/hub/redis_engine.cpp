@@ -1,0 +1,429 @@
+#include "sidecar/hub/redis_engine.hpp"
+
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "sidecar/core/crypto.hpp"
+#include "sidecar/hub/redis_scripts.hpp"
+#include "sidecar/sse/sse_format.hpp"
+
+namespace sidecar {
+namespace {
+
+constexpr const char* kUnavailable = "engine unavailable";
+
+std::string sha1_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha1(), nullptr);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+bool to_u64(std::string_view text, std::uint64_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::string_view str(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+             ? std::string_view(r->str, r->len)
+             : std::string_view();
+}
+
+std::uint64_t num(const redisReply* r) {
+  if (!r) return 0;
+  if (r->type == REDIS_REPLY_INTEGER) return static_cast<std::uint64_t>(std::max(0LL, r->integer));
+  std::uint64_t v = 0;
+  to_u64(str(r), v);
+  return v;
+}
+
+std::vector<std::string> split_topics(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    auto sp = text.find(' ');
+    out.emplace_back(text.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    text.remove_prefix(sp + 1);
+  }
+  return out;
+}
+
+// An event as Redis keeps it: its frame starts with its id line ("id: <epoch>-<seq>\n").
+EventRef event_from(std::string_view frame, std::string_view topics) {
+  if (!frame.starts_with("id: ")) return {};
+  auto nl = frame.find('\n');
+  if (nl == std::string_view::npos) return {};
+  auto id = EventId::parse(frame.substr(4, nl - 4));
+  if (!id) return {};
+  return Event::restore(*id, split_topics(topics), frame, Event::Clock::now());
+}
+
+// {frame, topics} pairs from `first` on, as events in id order, each once.
+std::vector<EventRef> events_from(const redisReply* r, std::size_t first) {
+  std::vector<EventRef> events;
+  for (std::size_t i = first; i + 1 < r->elements; i += 2) {
+    if (auto e = event_from(str(r->element[i]), str(r->element[i + 1]))) events.push_back(e);
+  }
+  std::sort(events.begin(), events.end(),
+            [](const EventRef& a, const EventRef& b) { return a->id().seq < b->id().seq; });
+  events.erase(
+      std::unique(events.begin(), events.end(),
+                  [](const EventRef& a, const EventRef& b) { return a->id().seq == b->id().seq; }),
+      events.end());
+  return events;
+}
+
+RedisClient::Options client_options(const RedisConfig& c) {
+  return RedisClient::Options{c.address,
+                              c.username,
+                              c.password,
+                              c.connect_timeout,
+                              c.command_timeout,
+                              c.reconnect_backoff,
+                              c.max_reconnect_backoff};
+}
+
+}  // namespace
+
+// One announcement on the events channel: "<epoch> <seq> <topics>\n<frame>".
+struct RedisEngine::Message {
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;
+  std::string_view epoch_text;
+  std::string_view topics;
+  std::string_view frame;
+
+  bool parse(std::string_view payload) {
+    auto nl = payload.find('\n');
+    if (nl == std::string_view::npos) return false;
+    std::string_view head = payload.substr(0, nl);
+    frame = payload.substr(nl + 1);
+    auto a = head.find(' ');
+    if (a == std::string_view::npos) return false;
+    auto b = head.find(' ', a + 1);
+    if (b == std::string_view::npos) return false;
+    epoch_text = head.substr(0, a);
+    topics = head.substr(b + 1);
+    return to_u64(epoch_text, epoch) && to_u64(head.substr(a + 1, b - a - 1), seq);
+  }
+};
+
+RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const HistoryConfig& history,
+                         EventSink& sink)
+    : base_(base),
+      sink_(sink),
+      history_(history),
+      prefix_(redis.key_prefix),
+      commands_(base, "commands", client_options(redis)),
+      subscriber_(base, "subscriber", client_options(redis)),
+      publish_sha_(sha1_hex(redis_scripts::kPublish)),
+      read_sha_(sha1_hex(redis_scripts::kRead)),
+      wakeup_(base, [this] {
+        std::vector<Task> tasks;
+        {
+          std::lock_guard lock(tasks_mutex_);
+          tasks.swap(tasks_);
+        }
+        for (auto& t : tasks) t();
+      }) {
+  commands_.set_on_ready([this] { on_commands_ready(); });
+  commands_.set_on_lost([this](const std::string&) { on_commands_lost(); });
+  subscriber_.set_subscription(prefix_ + "events",
+                               [this](std::string_view payload) { on_message(payload); });
+  subscriber_.set_on_ready([this] { on_subscribed(); });
+  subscriber_.set_on_lost([this](const std::string&) { synced_ = false; });
+  commands_.start();
+  subscriber_.start();
+}
+
+RedisEngine::~RedisEngine() = default;
+
+bool RedisEngine::ready() const {
+  return commands_.ready() && subscriber_.ready() && synced_;
+}
+
+EventId RedisEngine::newest() const {
+  std::lock_guard lock(newest_mutex_);
+  return newest_;
+}
+
+void RedisEngine::set_newest(std::uint64_t epoch, std::uint64_t seq) {
+  std::lock_guard lock(newest_mutex_);
+  newest_ = EventId{epoch, seq};
+}
+
+void RedisEngine::post(Task task) {
+  {
+    std::lock_guard lock(tasks_mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  wakeup_.notify();
+}
+
+void RedisEngine::eval(std::string_view script, const std::string& sha,
+                       std::vector<std::string> args, RedisClient::Done done) {
+  std::vector<std::string> command{"EVALSHA", sha, "0"};
+  command.insert(command.end(), args.begin(), args.end());
+  commands_.command(command, [this, script, args = std::move(args), done = std::move(done)](
+                                 const redisReply* reply, const std::string& error) mutable {
+    if (reply || !error.starts_with("NOSCRIPT")) return done(reply, error);
+    // Redis restarted and forgot the script: EVAL sends it, and caches it again.
+    std::vector<std::string> again{"EVAL", std::string(script), "0"};
+    again.insert(again.end(), args.begin(), args.end());
+    commands_.command(again, std::move(done));
+  });
+}
+
+// ---- publishing ----
+
+void RedisEngine::publish(EventDraft draft, PublishDone done) {
+  if (!commands_.ready()) return done(PublishOutcome{false, {}, kUnavailable});
+  std::string fields;
+  fields.reserve(draft.data.size() + draft.name.size() + 32);
+  append_sse_fields(fields, draft.name, draft.data, draft.retry);
+  std::vector<std::string> args{prefix_,
+                                epoch_text_,
+                                std::to_string(seen_),
+                                std::to_string(history_.max_events),
+                                std::to_string(history_.max_bytes),
+                                std::to_string(history_.max_age.count()),
+                                std::move(fields)};
+  for (auto& t : draft.topics) args.push_back(std::move(t));
+  // Acknowledged only once Redis answered: the event is then in shared history, and announced.
+  eval(redis_scripts::kPublish, publish_sha_, std::move(args),
+       [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+           if (!error.empty() && error != kUnavailable) {
+             spdlog::warn("publish through redis failed: {}", error);
+           }
+           return done(PublishOutcome{false, {}, kUnavailable});
+         }
+         EventId id{num(reply->element[0]), num(reply->element[1])};
+         seen_ = std::max(seen_, id.seq);
+         done(PublishOutcome{true, id, {}});
+       });
+}
+
+// ---- live delivery ----
+
+void RedisEngine::on_commands_ready() {
+  if (subscriber_.ready() && !synced_) catch_up();
+  std::vector<Task> waiting;
+  waiting.swap(waiting_);
+  for (auto& t : waiting) t();
+}
+
+void RedisEngine::on_commands_lost() {
+  // Whatever the subscriber receives meanwhile may have gaps nobody can fill until commands
+  // work again: it subscribes again, and catches up, once they do.
+  synced_ = false;
+  subscriber_.reset("the command connection was lost");
+}
+
+void RedisEngine::on_subscribed() {
+  synced_ = false;
+  if (commands_.ready()) catch_up();
+}
+
+void RedisEngine::on_message(std::string_view payload) {
+  if (!synced_ || catching_up_) {
+    held_.emplace_back(payload);
+    return;
+  }
+  Message m;
+  if (!m.parse(payload)) {
+    spdlog::warn("redis: an announcement that is not an event; ignored");
+    return;
+  }
+  if (!take(m)) {
+    held_.emplace_back(payload);
+    catch_up();
+  }
+}
+
+bool RedisEngine::take(const Message& m) {
+  if (m.epoch != epoch_) {
+    if (epoch_ != 0) {
+      // Redis lost data or fell behind: whatever this node had not received is unknowable.
+      spdlog::warn("redis: ids moved from epoch {} to {}; streams are told they missed events",
+                   epoch_, m.epoch);
+      sink_.missed({}, EventId{m.epoch, m.seq - 1});
+    }
+    epoch_ = m.epoch;
+    epoch_text_ = std::string(m.epoch_text);
+    delivered_ = m.seq - 1;
+  }
+  if (m.seq <= delivered_) return true;       // had it already (from a catch-up)
+  if (m.seq != delivered_ + 1) return false;  // a gap: read it back first
+  EventRef event = event_from(m.frame, m.topics);
+  if (!event) return true;
+  delivered_ = m.seq;
+  seen_ = std::max(seen_, m.seq);
+  set_newest(epoch_, delivered_);
+  sink_.deliver(event);
+  return true;
+}
+
+void RedisEngine::catch_up() {
+  if (catching_up_) return;
+  catching_up_ = true;
+  synced_ = true;  // messages are held until the catch-up is in
+  if (epoch_text_.empty()) {
+    // First sync: live delivery starts after what Redis has now.
+    commands_.command({"MGET", prefix_ + "epoch", prefix_ + "seq"},
+                      [this](const redisReply* reply, const std::string& error) {
+                        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+                          catching_up_ = false;
+                          synced_ = false;
+                          subscriber_.reset("cannot read the sequence: " + error);
+                          return;
+                        }
+                        epoch_text_ = std::string(str(reply->element[0]));
+                        if (epoch_text_.empty()) epoch_text_ = "0";  // no event yet
+                        to_u64(epoch_text_, epoch_);
+                        delivered_ = num(reply->element[1]);
+                        seen_ = std::max(seen_, delivered_);
+                        set_newest(epoch_, delivered_);
+                        caught_up(nullptr, {});
+                      });
+    return;
+  }
+  eval(redis_scripts::kRead, read_sha_,
+       {prefix_, epoch_text_, std::to_string(delivered_), "catchup", "0", ""},
+       [this](const redisReply* reply, const std::string& error) { caught_up(reply, error); });
+}
+
+void RedisEngine::caught_up(const redisReply* reply, const std::string& error) {
+  if (reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) {
+      reply = nullptr;
+    } else {
+      std::string epoch_text(str(reply->element[0]));
+      std::uint64_t epoch = 0;
+      to_u64(epoch_text, epoch);
+      std::uint64_t seq = num(reply->element[1]);
+      if (num(reply->element[2]) != 0) {
+        // Another epoch, or Redis is behind this node: nothing can be read back.
+        spdlog::warn("redis: history does not cover what this node missed; streams are told");
+        sink_.missed({}, EventId{epoch, seq});
+      } else {
+        std::size_t gaps = num(reply->element[3]);
+        std::vector<std::string> topics;
+        for (std::size_t i = 0; i < gaps && 4 + i < reply->elements; ++i) {
+          topics.emplace_back(str(reply->element[4 + i]));
+        }
+        for (const auto& e : events_from(reply, 4 + gaps)) {
+          if (e->id().seq <= delivered_) continue;
+          sink_.deliver(e);
+          delivered_ = e->id().seq;
+        }
+        if (!topics.empty()) sink_.missed(topics, EventId{epoch, seq});
+      }
+      epoch_ = epoch;
+      epoch_text_ = epoch_text.empty() ? "0" : epoch_text;
+      delivered_ = std::max(delivered_, seq);
+      seen_ = std::max(seen_, delivered_);
+      set_newest(epoch_, delivered_);
+    }
+  }
+  catching_up_ = false;
+  if (!reply) {
+    synced_ = false;
+    spdlog::warn("redis: catching up failed: {}", error.empty() ? "unexpected reply" : error);
+    subscriber_.reset("catching up failed");
+    return;
+  }
+  // What arrived meanwhile, in order; a new gap starts another catch-up.
+  std::vector<std::string> held;
+  held.swap(held_);
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    Message m;
+    if (!m.parse(held[i])) continue;
+    if (!take(m)) {
+      held_.assign(held.begin() + static_cast<std::ptrdiff_t>(i), held.end());
+      return catch_up();
+    }
+  }
+}
+
+// ---- resume ----
+
+void RedisEngine::replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
+                         ReplayDone done) {
+  post([this, patterns, last = std::string(last_id), done = std::move(done)]() mutable {
+    run_replay(std::move(patterns), std::move(last), std::move(done));
+  });
+}
+
+void RedisEngine::run_replay(std::vector<TopicPattern> patterns, std::string last_id,
+                             ReplayDone done) {
+  auto id = EventId::parse(last_id);
+  if (!id) return done(Replay{true, {}, newest()});
+  if (!commands_.ready()) {
+    // Answered once Redis is back: the stream waits, with heartbeats, rather than being told
+    // it missed events that Redis still has.
+    waiting_.push_back([this, patterns = std::move(patterns), last_id = std::move(last_id),
+                        done = std::move(done)]() mutable {
+      run_replay(std::move(patterns), std::move(last_id), std::move(done));
+    });
+    return;
+  }
+  std::vector<std::string> exact;
+  std::vector<std::string> stems;
+  for (const auto& p : patterns) {
+    (p.is_wildcard() ? stems : exact).emplace_back(p.stem());
+  }
+  std::vector<std::string> args{prefix_, std::to_string(id->epoch), std::to_string(id->seq),
+                                "replay", std::to_string(exact.size())};
+  args.insert(args.end(), exact.begin(), exact.end());
+  args.insert(args.end(), stems.begin(), stems.end());
+  eval(redis_scripts::kRead, read_sha_, std::move(args),
+       [this, patterns, last_id, done = std::move(done)](const redisReply* reply,
+                                                         const std::string& error) mutable {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) {
+           if (error == kUnavailable || error.empty()) {
+             return run_replay(std::move(patterns), std::move(last_id), std::move(done));
+           }
+           spdlog::warn("resume through redis failed: {}", error);
+           return done(Replay{true, {}, newest()});
+         }
+         EventId newest_then{num(reply->element[0]), num(reply->element[1])};
+         if (num(reply->element[2]) != 0) return done(Replay{true, {}, newest_then});
+         done(Replay{false, events_from(reply, 4 + num(reply->element[3])), newest_then});
+       });
+}
+
+// ---- metrics ----
+
+std::string RedisEngine::metrics_text() const {
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  };
+  auto sample = [&](const char* name, std::uint64_t value, const char* labels = nullptr) {
+    out.append(name);
+    if (labels) out.append("{").append(labels).append("}");
+    out.append(" ").append(std::to_string(value)).append("\n");
+  };
+  family("sse_engine_up", "gauge",
+         "1 when the shared engine (Redis) takes publishes and delivers live events, else 0.");
+  sample("sse_engine_up", ready() ? 1 : 0);
+  family("sse_engine_commands_total", "counter", "Commands sent to Redis.");
+  sample("sse_engine_commands_total", commands_.commands());
+  family("sse_engine_errors_total", "counter", "Failed Redis commands and lost Redis connections.");
+  sample("sse_engine_errors_total", commands_.errors() + subscriber_.errors());
+  family("sse_engine_connects_total", "counter", "Connections made to Redis, by role.");
+  sample("sse_engine_connects_total", commands_.connects(), "role=\"commands\"");
+  sample("sse_engine_connects_total", subscriber_.connects(), "role=\"subscriber\"");
+  family("sse_engine_round_trip_microseconds", "gauge", "Round trip of the last Redis reply.");
+  sample("sse_engine_round_trip_microseconds", commands_.last_round_trip_us());
+  return out;
+}
+
+}  // namespace sidecar

@@ -1,0 +1,87 @@
+// The shared engine: several sidecars on one Redis behave as one service. Ids come from one
+// counter in Redis under an epoch that Redis's data carries (no clock is shared between nodes);
+// history is kept in Redis within the history limits; every committed event is announced on
+// one channel that each node subscribes to once, and reaches the node's streams from there, in
+// the order Redis committed it.
+//
+// A node that lost its subscription (Redis restarted, a network cut, a gap in the sequence it
+// receives) reads what it missed back from Redis before delivering anything newer; what Redis
+// no longer has is reported as missed, never skipped in silence.
+//
+// Thread contract: the hub's thread, but replay() and newest(), which any thread may call.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sidecar/config/config.hpp"
+#include "sidecar/hub/engine.hpp"
+#include "sidecar/net/loop_wakeup.hpp"
+#include "sidecar/net/redis_client.hpp"
+
+namespace sidecar {
+
+class RedisEngine final : public Engine {
+ public:
+  RedisEngine(event_base* base, const RedisConfig& redis, const HistoryConfig& history,
+              EventSink& sink);
+  ~RedisEngine() override;
+
+  void publish(EventDraft draft, PublishDone done) override;
+  void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
+              ReplayDone done) override;
+  EventId newest() const override;
+  void expire() override {}  // Redis trims history as events are added, and expires topics
+  void configure(const HistoryConfig& history) override { history_ = history; }
+  HistoryStats stats() const override { return {}; }
+  bool ready() const override;
+  std::string metrics_text() const override;
+
+ private:
+  struct Message;
+  using Task = std::function<void()>;
+
+  void on_commands_ready();
+  void on_commands_lost();
+  void on_subscribed();
+  void on_message(std::string_view payload);
+  void catch_up();
+  void caught_up(const redisReply* reply, const std::string& error);
+  bool take(const Message& m);  // delivers it; false when a gap needs a catch-up first
+  void set_newest(std::uint64_t epoch, std::uint64_t seq);
+  // Runs a script by its digest, loading it again if Redis forgot it (a restart).
+  void eval(std::string_view script, const std::string& sha, std::vector<std::string> args,
+            RedisClient::Done done);
+  void run_replay(std::vector<TopicPattern> patterns, std::string last_id, ReplayDone done);
+  void post(Task task);  // any thread: runs on the hub's loop
+
+  event_base* base_;
+  EventSink& sink_;
+  HistoryConfig history_;
+  const std::string prefix_;
+  RedisClient commands_;
+  RedisClient subscriber_;
+  std::string publish_sha_;
+  std::string read_sha_;
+
+  // Where this node's delivery stands (hub thread).
+  std::string epoch_text_;  // "" until the first sync
+  std::uint64_t epoch_ = 0;
+  std::uint64_t delivered_ = 0;  // seq of the last event handed to the sink
+  std::uint64_t seen_ = 0;       // the highest seq this node has seen, delivered or not
+  bool synced_ = false;          // live messages may be delivered as they come
+  bool catching_up_ = false;
+  std::vector<std::string> held_;  // messages that arrived while catching up
+  std::vector<Task> waiting_;      // replays asked for while Redis was unreachable
+
+  mutable std::mutex newest_mutex_;
+  EventId newest_;  // GUARDED_BY(newest_mutex_)
+
+  std::mutex tasks_mutex_;
+  std::vector<Task> tasks_;  // GUARDED_BY(tasks_mutex_)
+  LoopWakeup wakeup_;
+};
+
+}  // namespace sidecar

@@ -1,0 +1,115 @@
+#include "sidecar/hub/redis_scripts.hpp"
+
+namespace sidecar::redis_scripts {
+
+const std::string_view kPublish = R"lua(
+local p = ARGV[1]
+local epoch = redis.call('GET', p .. 'epoch')
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+if (not epoch) or (epoch == ARGV[2] and seq < tonumber(ARGV[3])) then
+  -- No epoch (new data, or the data was lost), or a server behind what a node has seen (a
+  -- failover to a replica that missed writes): the ids start a new epoch.
+  local t = redis.call('TIME')
+  epoch = t[1] .. string.format('%06d', tonumber(t[2]))
+  redis.call('SET', p .. 'epoch', epoch)
+end
+seq = redis.call('INCR', p .. 'seq')
+local max_events = tonumber(ARGV[4])
+local max_bytes = tonumber(ARGV[5])
+local max_age = tonumber(ARGV[6])
+local frame = 'id: ' .. epoch .. '-' .. seq .. '\n' .. ARGV[7]
+local topics = table.concat(ARGV, ' ', 8)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 8, #ARGV do
+  local topic = ARGV[i]
+  local key = p .. 't:' .. topic
+  if redis.call('EXISTS', key) == 0 then
+    -- Its history expired: every event it had lies behind its horizon now.
+    local last = redis.call('ZSCORE', p .. 'topics', topic)
+    if last then redis.call('HSET', p .. 'horizon', topic, last) end
+    redis.call('HSET', p .. 'bytes', topic, 0)
+  end
+  if max_events > 0 and max_bytes > 0 then
+    redis.call('XADD', key, '0-' .. seq, 'f', frame, 'm', now, 'tp', topics)
+    local len = redis.call('XLEN', key)
+    local bytes = redis.call('HINCRBY', p .. 'bytes', topic, #frame)
+    local cut = nil
+    while len > 0 do
+      local front = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
+      local fields = front[2]
+      local size = #fields[2]
+      if len <= max_events and bytes <= max_bytes and now - tonumber(fields[4]) <= max_age then
+        break
+      end
+      redis.call('XDEL', key, front[1])
+      len = len - 1
+      bytes = bytes - size
+      cut = front[1]
+    end
+    if cut then
+      redis.call('HSET', p .. 'horizon', topic, string.sub(cut, 3))
+      redis.call('HSET', p .. 'bytes', topic, bytes)
+    end
+    redis.call('PEXPIRE', key, max_age)
+  else
+    redis.call('HSET', p .. 'horizon', topic, seq)
+  end
+  redis.call('ZADD', p .. 'topics', seq, topic)
+end
+redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. topics .. '\n' .. frame)
+return {epoch, tostring(seq)}
+)lua";
+
+const std::string_view kRead = R"lua(
+local p = ARGV[1]
+local epoch = redis.call('GET', p .. 'epoch') or ''
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+local after = tonumber(ARGV[3])
+local catchup = ARGV[4] == 'catchup'
+if epoch ~= ARGV[2] or after > seq then
+  return {epoch, tostring(seq), 1, 0}
+end
+local wanted, order = {}, {}
+local function want(t)
+  if not wanted[t] then wanted[t] = true; order[#order + 1] = t end
+end
+local exact = tonumber(ARGV[5])
+for i = 6, 5 + exact do want(ARGV[i]) end
+if #ARGV > 5 + exact then
+  -- Patterns: the topics that had events after the resume point.
+  for _, t in ipairs(redis.call('ZRANGEBYSCORE', p .. 'topics', '(' .. after, '+inf')) do
+    for i = 6 + exact, #ARGV do
+      local stem = ARGV[i]
+      if stem == '' or string.sub(t, 1, #stem) == stem then want(t); break end
+    end
+  end
+end
+local forgotten = tonumber(redis.call('GET', p .. 'forgotten') or '0')
+local gaps, entries = {}, {}
+for _, t in ipairs(order) do
+  local key = p .. 't:' .. t
+  local horizon = tonumber(redis.call('HGET', p .. 'horizon', t) or '0')
+  local last = redis.call('ZSCORE', p .. 'topics', t)
+  if not last then
+    if forgotten > after then horizon = forgotten end
+  elseif redis.call('EXISTS', key) == 0 and tonumber(last) > horizon then
+    horizon = tonumber(last)
+  end
+  if horizon > after then
+    if not catchup then return {epoch, tostring(seq), 1, 0} end
+    gaps[#gaps + 1] = t
+  else
+    for _, e in ipairs(redis.call('XRANGE', key, '(0-' .. after, '+')) do
+      entries[#entries + 1] = e[2][2]
+      entries[#entries + 1] = e[2][6]
+    end
+  end
+end
+local out = {epoch, tostring(seq), 0, #gaps}
+for _, t in ipairs(gaps) do out[#out + 1] = t end
+for _, v in ipairs(entries) do out[#out + 1] = v end
+return out
+)lua";
+
+}  // namespace sidecar::redis_scripts

@@ -1,0 +1,34 @@
+// The Lua scripts the Redis engine runs. Each runs atomically in Redis, so an event's id, its
+// history entries and its announcement to every node happen as one step, in one order.
+//
+// Keys, under the configured prefix P:
+//   P epoch      the epoch of the ids: Redis's clock in microseconds when it was made; made
+//                again when the data is gone or behind what nodes have seen, so an id is never
+//                reused for another event
+//   P seq        the last sequence number given (one counter for every topic)
+//   P t:<topic>  the topic's history, a stream whose entry ids are 0-<seq>: fields f (the SSE
+//                frame), m (publish time, ms), tp (the event's topics, space separated);
+//                expires max_age after its last event
+//   P bytes      hash: frame bytes retained per topic
+//   P horizon    hash: per topic, the highest seq trimmed away (a resume from before it missed)
+//   P topics     sorted set: topics by the seq of their last event
+//   P events     the channel every committed event is published on: "<epoch> <seq> <topics>\n"
+//                followed by the frame
+#pragma once
+
+#include <string_view>
+
+namespace sidecar::redis_scripts {
+
+// ARGV: prefix, the node's epoch, the highest seq the node has seen, max_events, max_bytes,
+// max_age (ms), the frame without its id line, then the topics. Returns {epoch, seq}.
+extern const std::string_view kPublish;
+
+// ARGV: prefix, epoch of the resume id, its seq, mode ("replay" or "catchup"), the count of
+// exact topics, the exact topics, then pattern stems ("a.b." for "a.b.*", "" for "*").
+// Returns {epoch, seq, missed, n, missed topics (n of them), then frame, topics pairs}. In
+// replay mode any gap sets missed and returns no events; in catchup mode the topics with a gap
+// are listed and the rest are returned.
+extern const std::string_view kRead;
+
+}  // namespace sidecar::redis_scripts
