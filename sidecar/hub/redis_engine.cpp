@@ -204,7 +204,7 @@ void RedisEngine::publish(EventDraft draft, PublishDone done) {
            return done(PublishOutcome{false, {}, kUnavailable});
          }
          EventId id{num(reply->element[0]), num(reply->element[1])};
-         seen_ = std::max(seen_, id.seq);
+         if (id.epoch == epoch_) seen_ = std::max(seen_, id.seq);
          done(PublishOutcome{true, id, {}});
        });
 }
@@ -257,6 +257,7 @@ bool RedisEngine::take(const Message& m) {
     epoch_ = m.epoch;
     epoch_text_ = std::string(m.epoch_text);
     delivered_ = m.seq - 1;
+    seen_ = m.seq;  // what this node saw counts under the epoch it saw it in
   }
   if (m.seq <= delivered_) return true;       // had it already (from a catch-up)
   if (m.seq != delivered_ + 1) return false;  // a gap: read it back first
@@ -273,7 +274,7 @@ void RedisEngine::catch_up() {
   if (catching_up_) return;
   catching_up_ = true;
   synced_ = true;  // messages are held until the catch-up is in
-  if (epoch_text_.empty()) {
+  if (!first_sync_done_) {
     // First sync: live delivery starts after what Redis has now.
     commands_.command({"MGET", prefix_ + "epoch", prefix_ + "seq"},
                       [this](const redisReply* reply, const std::string& error) {
@@ -283,13 +284,14 @@ void RedisEngine::catch_up() {
                           subscriber_.reset("cannot read the sequence: " + error);
                           return;
                         }
+                        first_sync_done_ = true;
                         epoch_text_ = std::string(str(reply->element[0]));
-                        if (epoch_text_.empty()) epoch_text_ = "0";  // no event yet
+                        epoch_ = 0;
                         to_u64(epoch_text_, epoch_);
                         delivered_ = num(reply->element[1]);
                         seen_ = std::max(seen_, delivered_);
                         set_newest(epoch_, delivered_);
-                        caught_up(nullptr, {});
+                        finish_catch_up();
                       });
     return;
   }
@@ -307,10 +309,13 @@ void RedisEngine::caught_up(const redisReply* reply, const std::string& error) {
       std::uint64_t epoch = 0;
       to_u64(epoch_text, epoch);
       std::uint64_t seq = num(reply->element[1]);
-      if (num(reply->element[2]) != 0) {
-        // Another epoch, or Redis is behind this node: nothing can be read back.
+      bool lost = num(reply->element[2]) != 0;
+      if (lost) {
+        // Another epoch, or Redis is behind this node: nothing can be read back. Delivery
+        // goes on from where Redis is now.
         spdlog::warn("redis: history does not cover what this node missed; streams are told");
         sink_.missed({}, EventId{epoch, seq});
+        delivered_ = seen_ = seq;
       } else {
         std::size_t gaps = num(reply->element[3]);
         std::vector<std::string> topics;
@@ -325,19 +330,24 @@ void RedisEngine::caught_up(const redisReply* reply, const std::string& error) {
         if (!topics.empty()) sink_.missed(topics, EventId{epoch, seq});
       }
       epoch_ = epoch;
-      epoch_text_ = epoch_text.empty() ? "0" : epoch_text;
-      delivered_ = std::max(delivered_, seq);
+      epoch_text_ = epoch_text;
+      if (!lost) delivered_ = std::max(delivered_, seq);
       seen_ = std::max(seen_, delivered_);
       set_newest(epoch_, delivered_);
     }
   }
-  catching_up_ = false;
   if (!reply) {
+    catching_up_ = false;
     synced_ = false;
     spdlog::warn("redis: catching up failed: {}", error.empty() ? "unexpected reply" : error);
     subscriber_.reset("catching up failed");
     return;
   }
+  finish_catch_up();
+}
+
+void RedisEngine::finish_catch_up() {
+  catching_up_ = false;
   // What arrived meanwhile, in order; a new gap starts another catch-up.
   std::vector<std::string> held;
   held.swap(held_);

@@ -49,6 +49,7 @@ class RedisEngine final : public Engine {
   void on_message(std::string_view payload);
   void catch_up();
   void caught_up(const redisReply* reply, const std::string& error);
+  void finish_catch_up();       // delivers what was held meanwhile
   bool take(const Message& m);  // delivers it; false when a gap needs a catch-up first
   void set_newest(std::uint64_t epoch, std::uint64_t seq);
   // Runs a script by its digest, loading it again if Redis forgot it (a restart).
@@ -67,7 +68,8 @@ class RedisEngine final : public Engine {
   std::string read_sha_;
 
   // Where this node's delivery stands (hub thread).
-  std::string epoch_text_;  // "" until the first sync
+  bool first_sync_done_ = false;
+  std::string epoch_text_;  // as Redis has it; "" while Redis has none
   std::uint64_t epoch_ = 0;
   std::uint64_t delivered_ = 0;  // seq of the last event handed to the sink
   std::uint64_t seen_ = 0;       // the highest seq this node has seen, delivered or not

@@ -12,6 +12,9 @@ if (not epoch) or (epoch == ARGV[2] and seq < tonumber(ARGV[3])) then
   local t = redis.call('TIME')
   epoch = t[1] .. string.format('%06d', tonumber(t[2]))
   redis.call('SET', p .. 'epoch', epoch)
+  -- The sequence never goes back, across epochs too: streams compare ids by it.
+  seq = math.max(seq, tonumber(ARGV[3]))
+  redis.call('SET', p .. 'seq', seq)
 end
 seq = redis.call('INCR', p .. 'seq')
 local max_events = tonumber(ARGV[4])

@@ -100,7 +100,9 @@ void Worker::tell_missed(const std::vector<std::string>& topics, EventId newest)
   }
   for (StreamConn* c : told) {
     queue_copy(*c, sse_missed_frame(newest.to_string(), ""));
-    c->last_seq = std::max(c->last_seq, newest.seq);
+    // Every topic: the ids start again under a new epoch (from `newest` on), even should its
+    // sequence be behind what the stream had.
+    c->last_seq = topics.empty() ? newest.seq : std::max(c->last_seq, newest.seq);
   }
   flush_dirty();
 }
