@@ -200,7 +200,10 @@ void AdminServer::disconnect(evhttp_request* req, const Publisher& publisher) {
   }
   spdlog::info("publisher {} ends the streams of {}{}{}", publisher.name, subject,
                topic.empty() ? "" : " on ", topic);
-  if (disconnect_) disconnect_(subject, topic);
+  if (disconnect_ && !disconnect_(subject, topic)) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+    return reply_json(req, 503, publish_error_reply("engine unavailable", {}));
+  }
   // The workers end the streams within their next loop turn; nothing is left to wait for.
   reply_json(req, 202, R"({"ok":true})");
 }

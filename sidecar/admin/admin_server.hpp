@@ -33,7 +33,8 @@ class AdminServer {
   void reconfigure(std::shared_ptr<const Config> config);
   void set_draining() { draining_ = true; }
   // POST /disconnect hands (subject, topic) to this; it ends the matching streams.
-  using Disconnect = std::function<void(std::string subject, std::string topic)>;
+  // False when it cannot be done now (a shared engine is unavailable): 503.
+  using Disconnect = std::function<bool(std::string subject, std::string topic)>;
   void set_disconnect(Disconnect disconnect) { disconnect_ = std::move(disconnect); }
 
  private:

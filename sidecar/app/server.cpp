@@ -134,7 +134,11 @@ bool Server::start() {
   publishers_ = std::make_unique<PublisherAccess>(cfg);
   admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, presence_tracker_, metrics_, config_,
                                          *publishers_, [this] { return server_metrics(); });
+  // Through the engine: with a shared one, the streams of every node end.
   admin_->set_disconnect([this](const std::string& subject, const std::string& topic) {
+    return hub_->engine().disconnect(subject, topic);
+  });
+  hub_->set_disconnect([this](const std::string& subject, const std::string& topic) {
     for (auto& w : workers_) {
       w->post([subject, topic](Worker& worker) { worker.disconnect(subject, topic); });
     }

@@ -30,6 +30,9 @@ class EventSink {
     (void)topics;
     (void)newest;
   }
+  // The streams of `subject` (on `topic`, when not empty) are to end, here: the app asked
+  // this node or, for a shared engine, any node.
+  virtual void disconnect(const std::string& subject, const std::string& topic) = 0;
 };
 
 struct PublishOutcome {
@@ -62,6 +65,9 @@ class Engine {
   // Hub thread, at a graceful stop: what the next start needs to continue this run's ids and
   // history. An engine that keeps them elsewhere (shared) has nothing to save.
   virtual std::optional<SavedState> save() const { return std::nullopt; }
+  // Hub thread: ends the streams of `subject` (on `topic`) on every node the engine spans,
+  // through the sink's disconnect(). False when that cannot be done now (engine unavailable).
+  virtual bool disconnect(const std::string& subject, const std::string& topic) = 0;
   // Hub thread: whether publishes can be committed now (a shared engine may be unreachable).
   virtual bool ready() const { return true; }
   // Hub thread: the engine's own Prometheus families (connection state, latency, errors).

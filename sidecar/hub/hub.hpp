@@ -58,6 +58,12 @@ class Hub final : public EventSink {
   // EventSink: batches the events of one loop turn so each worker is woken once per turn.
   void deliver(const EventRef& event) override;
   void missed(const std::vector<std::string>& topics, EventId newest) override;
+  void disconnect(const std::string& subject, const std::string& topic) override {
+    if (on_disconnect_) on_disconnect_(subject, topic);
+  }
+  // Hub thread; before the workers start: what ending a subject's streams on this node takes.
+  using Disconnect = std::function<void(const std::string& subject, const std::string& topic)>;
+  void set_disconnect(Disconnect fn) { on_disconnect_ = std::move(fn); }
 
  private:
   static void on_flush(evutil_socket_t, short, void* self);
@@ -69,6 +75,7 @@ class Hub final : public EventSink {
   std::vector<EventListener*> listeners_;
   std::shared_ptr<EventBatch> pending_;
   EventPtr flush_event_;
+  Disconnect on_disconnect_;
 };
 
 }  // namespace sidecar

@@ -23,6 +23,10 @@ class MemoryEngine final : public Engine {
   void configure(const HistoryConfig& history) override;
   HistoryStats stats() const override;
   std::optional<SavedState> save() const override;
+  bool disconnect(const std::string& subject, const std::string& topic) override {
+    sink_.disconnect(subject, topic);  // one node: this one
+    return true;
+  }
 
  private:
   const std::uint64_t epoch_;

@@ -15,6 +15,8 @@ namespace sidecar {
 namespace {
 
 constexpr const char* kUnavailable = "engine unavailable";
+// Announcements that are not events start with this (an event's start with its epoch digits).
+constexpr std::string_view kDisconnect = "disconnect\n";
 
 std::string sha1_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -230,7 +232,26 @@ void RedisEngine::on_subscribed() {
   if (commands_.ready()) catch_up();
 }
 
+bool RedisEngine::disconnect(const std::string& subject, const std::string& topic) {
+  if (!commands_.ready()) return false;
+  commands_.command(
+      {"PUBLISH", prefix_ + "events", std::string(kDisconnect) + subject + "\n" + topic},
+      [](const redisReply*, const std::string& error) {
+        if (!error.empty()) spdlog::warn("redis: disconnect not announced: {}", error);
+      });
+  return true;
+}
+
 void RedisEngine::on_message(std::string_view payload) {
+  if (payload.starts_with(kDisconnect)) {
+    // Not an event: it takes no place in the sequence, and acts at once.
+    payload.remove_prefix(kDisconnect.size());
+    auto nl = payload.find('\n');
+    if (nl != std::string_view::npos) {
+      sink_.disconnect(std::string(payload.substr(0, nl)), std::string(payload.substr(nl + 1)));
+    }
+    return;
+  }
   if (!synced_ || catching_up_) {
     held_.emplace_back(payload);
     return;

@@ -37,6 +37,8 @@ class RedisEngine final : public Engine {
   void configure(const HistoryConfig& history) override { history_ = history; }
   HistoryStats stats() const override { return {}; }
   bool ready() const override;
+  // Announced on the events channel; every node, this one included, ends its streams.
+  bool disconnect(const std::string& subject, const std::string& topic) override;
   std::string metrics_text() const override;
 
  private:

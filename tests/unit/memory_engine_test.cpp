@@ -26,6 +26,10 @@ struct RecordingSink : EventSink {
     delivered.push_back(event);
     if (on_deliver) on_deliver(event);
   }
+  void disconnect(const std::string& subject, const std::string& topic) override {
+    disconnects.emplace_back(subject, topic);
+  }
+  std::vector<std::pair<std::string, std::string>> disconnects;
 };
 
 HistoryConfig bounds(std::size_t max_events = 100, std::size_t max_bytes = 1 << 20,
@@ -344,4 +348,12 @@ TEST_CASE("saving an engine that published nothing restores to the same start", 
   MemoryEngine next(kEpoch + 1, bounds(), sink, &*saved);
   CHECK(next.newest() == EventId{kEpoch, 0});
   CHECK(publish(next, {"a"}).id == EventId{kEpoch, 1});
+}
+
+TEST_CASE("memory engine: a disconnect reaches this node's sink at once") {
+  RecordingSink sink;
+  MemoryEngine engine(kEpoch, bounds(), sink);
+  CHECK(engine.disconnect("alice", "chat.room1"));
+  REQUIRE(sink.disconnects.size() == 1);
+  CHECK(sink.disconnects[0] == std::make_pair(std::string("alice"), std::string("chat.room1")));
 }
