@@ -165,6 +165,7 @@ void RedisClient::send(const std::vector<std::string>& args, Done done) {
     return;
   }
   ++commands_;
+  last_sent_ = p->sent;
   pending_.push_back(p);
 }
 
@@ -250,8 +251,16 @@ void RedisClient::on_timer(evutil_socket_t, short, void* arg) {
   }
   if (!self->pending_.empty() &&
       now - self->pending_.front()->sent > self->options_.command_timeout) {
-    self->lost("no reply from " + self->options_.address + " within " +
-               std::to_string(self->options_.command_timeout.count()) + " ms");
+    return self->lost("no reply from " + self->options_.address + " within " +
+                      std::to_string(self->options_.command_timeout.count()) + " ms");
+  }
+  // Idle: a PING, so that its missing answer shows a server that stopped (a subscriber
+  // connection cannot PING in hiredis 0.14; its command connection watches for both).
+  auto idle = std::min<std::chrono::milliseconds>(std::chrono::seconds(1),
+                                                  self->options_.command_timeout / 2);
+  if (self->state_ == State::kReady && self->channel_.empty() && self->pending_.empty() &&
+      now - self->last_sent_ > idle) {
+    self->send({"PING"}, [](const redisReply*, const std::string&) {});
   }
 }
 

@@ -4,6 +4,9 @@
 // timeout (a stopped or unreachable server accepts TCP connections and never answers, which a
 // socket error alone would not show).
 //
+// An idle command connection sends a PING now and then, so that a server that stopped
+// answering is noticed within the command timeout even when nothing is being published.
+//
 // A client is either for commands, or a subscriber: set_subscription() makes it SUBSCRIBE on
 // every (re)connect, and it is ready once Redis confirmed the subscription.
 //
@@ -99,6 +102,7 @@ class RedisClient {
   State state_ = State::kIdle;
   std::deque<Pending*> pending_;  // in the order Redis answers
   std::chrono::steady_clock::time_point handshake_deadline_;
+  std::chrono::steady_clock::time_point last_sent_;
   std::chrono::milliseconds backoff_;
   std::string drop_reason_;
   EventPtr timer_;  // command and handshake deadlines
