@@ -161,19 +161,29 @@ void AdminServer::presence(evhttp_request* req) {
       return reply_json(req, check.status, publish_error_reply(check.error, {}));
     }
   }
-  rapidjson::StringBuffer json;
-  JsonWriter w(json);
-  w.StartObject();
-  w.Key("topic");
-  write_string(w, topic);
-  w.Key("subjects");
-  w.StartArray();
-  for (const auto& subject : presence_.subjects(topic)) {
-    write_string(w, subject);
-  }
-  w.EndArray();
-  w.EndObject();
-  reply_json(req, 200, json.GetString());
+  auto render = [topic = std::string(topic)](const std::vector<std::string>& subjects) {
+    rapidjson::StringBuffer json;
+    JsonWriter w(json);
+    w.StartObject();
+    w.Key("topic");
+    write_string(w, topic);
+    w.Key("subjects");
+    w.StartArray();
+    for (const auto& subject : subjects) write_string(w, subject);
+    w.EndArray();
+    w.EndObject();
+    return std::string(json.GetString());
+  };
+  if (!hub_.engine().shared_presence())
+    return reply_json(req, 200, render(presence_.subjects(topic)));
+  // Every node's subjects, from the shared engine.
+  auto pending = PendingReply::start(req, 1, false);
+  hub_.engine().presence_subjects(
+      std::string(topic), [pending, render](std::optional<std::vector<std::string>> subjects) {
+        if (!subjects)
+          return pending->set(0, publish_error_reply("engine unavailable", {}), 503, 1);
+        pending->set(0, render(*subjects), 200);
+      });
 }
 
 void AdminServer::disconnect(evhttp_request* req, const Publisher& publisher) {

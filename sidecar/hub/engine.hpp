@@ -68,6 +68,28 @@ class Engine {
   // Hub thread: ends the streams of `subject` (on `topic`) on every node the engine spans,
   // through the sink's disconnect(). False when that cannot be done now (engine unavailable).
   virtual bool disconnect(const std::string& subject, const std::string& topic) = 0;
+  // Hub thread. Presence seen on this node: `join` is a subject's first stream here on `topic`,
+  // !join its last one. `done(true)` when it changes the whole service's presence too (the
+  // first stream anywhere, or the last), which is when it is to be reported. One node: always.
+  virtual void presence(bool join, const std::string& topic, const std::string& subject,
+                        std::function<void(bool global)> done) {
+    (void)join;
+    (void)topic;
+    (void)subject;
+    done(true);
+  }
+  // Hub thread: whether presence is kept for every node by the engine; then the subjects on
+  // `topic` over every node come from presence_subjects() (sorted; nullopt when unavailable),
+  // and leaves the engine finds for nodes that went away reach the presence listener.
+  virtual bool shared_presence() const { return false; }
+  virtual void presence_subjects(
+      const std::string& topic, std::function<void(std::optional<std::vector<std::string>>)> done) {
+    (void)topic;
+    done(std::nullopt);
+  }
+  using PresenceListener =
+      std::function<void(const std::string& topic, const std::string& subject)>;
+  virtual void set_presence_leaves(PresenceListener listener) { (void)listener; }
   // Hub thread: whether publishes can be committed now (a shared engine may be unreachable).
   virtual bool ready() const { return true; }
   // Hub thread: the engine's own Prometheus families (connection state, latency, errors).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <random>
 
 #include "sidecar/core/crypto.hpp"
 #include "sidecar/hub/redis_scripts.hpp"
@@ -80,6 +81,16 @@ std::vector<EventRef> events_from(const redisReply* r, std::size_t first) {
   return events;
 }
 
+// How long a node's presence outlives its last lease renewal (it renews every second).
+constexpr std::chrono::milliseconds kPresenceLease{10000};
+
+std::string random_node_id() {
+  std::random_device random;
+  std::string bytes(12, '\0');
+  for (auto& b : bytes) b = static_cast<char>(random() & 0xff);
+  return to_hex(bytes);
+}
+
 RedisClient::Options client_options(const RedisConfig& c) {
   return RedisClient::Options{c.address,
                               c.username,
@@ -125,6 +136,9 @@ RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const Histo
       subscriber_(base, "subscriber", client_options(redis)),
       publish_sha_(sha1_hex(redis_scripts::kPublish)),
       read_sha_(sha1_hex(redis_scripts::kRead)),
+      presence_sha_(sha1_hex(redis_scripts::kPresence)),
+      lease_sha_(sha1_hex(redis_scripts::kLease)),
+      node_(random_node_id()),
       wakeup_(base, [this] {
         std::vector<Task> tasks;
         {
@@ -426,6 +440,53 @@ void RedisEngine::run_replay(std::vector<TopicPattern> patterns, std::string las
          EventId newest_then{num(reply->element[0]), num(reply->element[1])};
          if (num(reply->element[2]) != 0) return done(Replay{true, {}, newest_then});
          done(Replay{false, events_from(reply, 4 + num(reply->element[3])), newest_then});
+       });
+}
+
+// ---- presence ----
+
+void RedisEngine::presence(bool join, const std::string& topic, const std::string& subject,
+                           std::function<void(bool global)> done) {
+  if (!commands_.ready()) {
+    spdlog::warn("presence {} of {} on '{}' not shared: engine unavailable",
+                 join ? "join" : "leave", subject, topic);
+    return done(false);
+  }
+  eval(redis_scripts::kPresence, presence_sha_, {prefix_, node_, join ? "1" : "0", topic, subject},
+       [done = std::move(done)](const redisReply* reply, const std::string& error) {
+         if (!reply) spdlog::warn("presence not shared: {}", error);
+         done(reply && num(reply) == 1);
+       });
+}
+
+void RedisEngine::presence_subjects(
+    const std::string& topic, std::function<void(std::optional<std::vector<std::string>>)> done) {
+  commands_.command({"HKEYS", prefix_ + "pres:" + topic},
+                    [done = std::move(done)](const redisReply* reply, const std::string&) {
+                      if (!reply || reply->type != REDIS_REPLY_ARRAY) return done(std::nullopt);
+                      std::vector<std::string> subjects;
+                      for (std::size_t i = 0; i < reply->elements; ++i) {
+                        subjects.emplace_back(str(reply->element[i]));
+                      }
+                      std::sort(subjects.begin(), subjects.end());
+                      done(std::move(subjects));
+                    });
+}
+
+void RedisEngine::expire() {
+  // History needs nothing here (Redis trims it as events are added, and expires idle topics).
+  if (!commands_.ready()) return;
+  eval(redis_scripts::kLease, lease_sha_, {prefix_, node_, std::to_string(kPresenceLease.count())},
+       [this](const redisReply* reply, const std::string&) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY) return;
+         for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+           spdlog::info("presence: {} left '{}' (its node stopped renewing its lease)",
+                        str(reply->element[i + 1]), str(reply->element[i]));
+           if (presence_leaves_) {
+             presence_leaves_(std::string(str(reply->element[i])),
+                              std::string(str(reply->element[i + 1])));
+           }
+         }
        });
 }
 

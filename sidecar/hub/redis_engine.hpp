@@ -33,12 +33,25 @@ class RedisEngine final : public Engine {
   void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
               ReplayDone done) override;
   EventId newest() const override;
-  void expire() override {}  // Redis trims history as events are added, and expires topics
   void configure(const HistoryConfig& history) override { history_ = history; }
   HistoryStats stats() const override { return {}; }
   bool ready() const override;
   // Announced on the events channel; every node, this one included, ends its streams.
   bool disconnect(const std::string& subject, const std::string& topic) override;
+  // Presence over every node: counts per topic and subject in Redis, with each node's share kept
+  // apart under a lease it renews every second; a node that stops renewing (a crash) has its
+  // share removed by the others, and its subjects leave, within kPresenceLease.
+  void presence(bool join, const std::string& topic, const std::string& subject,
+                std::function<void(bool global)> done) override;
+  bool shared_presence() const override { return true; }
+  void presence_subjects(
+      const std::string& topic,
+      std::function<void(std::optional<std::vector<std::string>>)> done) override;
+  void set_presence_leaves(PresenceListener listener) override {
+    presence_leaves_ = std::move(listener);
+  }
+  // The housekeeping tick: renews this node's lease and removes expired nodes' presence.
+  void expire() override;
   std::string metrics_text() const override;
 
  private:
@@ -68,6 +81,10 @@ class RedisEngine final : public Engine {
   RedisClient subscriber_;
   std::string publish_sha_;
   std::string read_sha_;
+  std::string presence_sha_;
+  std::string lease_sha_;
+  const std::string node_;  // this process, in Redis's presence records
+  PresenceListener presence_leaves_;
 
   // Where this node's delivery stands (hub thread).
   bool first_sync_done_ = false;

@@ -115,4 +115,49 @@ for _, v in ipairs(entries) do out[#out + 1] = v end
 return out
 )lua";
 
+const std::string_view kPresence = R"lua(
+local p, node, topic, subject = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local mine_key = p .. 'presnode:' .. node
+local field = topic .. '\n' .. subject
+local t = redis.call('TIME')
+redis.call('ZADD', p .. 'nodes', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), node)
+if ARGV[3] == '1' then
+  redis.call('HINCRBY', mine_key, field, 1)
+  return redis.call('HINCRBY', p .. 'pres:' .. topic, subject, 1) == 1 and 1 or 0
+end
+local mine = redis.call('HINCRBY', mine_key, field, -1)
+if mine <= 0 then redis.call('HDEL', mine_key, field) end
+if mine < 0 then return 0 end  -- its join was never counted (Redis lost it meanwhile)
+local all = redis.call('HINCRBY', p .. 'pres:' .. topic, subject, -1)
+if all <= 0 then
+  redis.call('HDEL', p .. 'pres:' .. topic, subject)
+  return 1
+end
+return 0
+)lua";
+
+const std::string_view kLease = R"lua(
+local p, node, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', p .. 'nodes', now, node)
+local leaves = {}
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. 'nodes', '-inf', '(' .. (now - lease))) do
+  local share = redis.call('HGETALL', p .. 'presnode:' .. dead)
+  for i = 1, #share, 2 do
+    local nl = string.find(share[i], '\n', 1, true)
+    local topic, subject = string.sub(share[i], 1, nl - 1), string.sub(share[i], nl + 1)
+    local all = redis.call('HINCRBY', p .. 'pres:' .. topic, subject, -tonumber(share[i + 1]))
+    if all <= 0 then
+      redis.call('HDEL', p .. 'pres:' .. topic, subject)
+      leaves[#leaves + 1] = topic
+      leaves[#leaves + 1] = subject
+    end
+  end
+  redis.call('DEL', p .. 'presnode:' .. dead)
+  redis.call('ZREM', p .. 'nodes', dead)
+end
+return leaves
+)lua";
+
 }  // namespace sidecar::redis_scripts

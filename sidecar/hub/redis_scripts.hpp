@@ -31,4 +31,16 @@ extern const std::string_view kPublish;
 // are listed and the rest are returned.
 extern const std::string_view kRead;
 
+// Presence, kept per node so that a node's share can be removed when it goes away:
+//   P pres:<topic>      hash: subject -> streams over every node
+//   P presnode:<node>   hash: "<topic>\n<subject>" -> streams on that node
+//   P nodes             sorted set: node -> when its lease was last renewed (Redis's clock, ms)
+// ARGV: prefix, node, "1" (a join) or "0" (a leave), topic, subject. Returns 1 when the change
+// is one for the whole service (its first stream anywhere, or its last).
+extern const std::string_view kPresence;
+
+// ARGV: prefix, node, lease (ms). Renews the node's lease, and removes the presence of nodes
+// whose lease expired. Returns the leaves that caused: topic, subject pairs.
+extern const std::string_view kLease;
+
 }  // namespace sidecar::redis_scripts

@@ -1,6 +1,8 @@
 // Carries presence changes from the tracker (filled by the stream workers) to where they are
-// reported: `sidecar.join` / `sidecar.leave` events published through the hub on each rule's
-// event topic, with data {"topic":"chat.lobby","subject":"alice"}, and the app's webhook.
+// reported, once the engine says they change the whole service's presence (with several nodes,
+// a subject's first stream anywhere, or its last): `sidecar.join` / `sidecar.leave` events
+// published through the hub on each rule's event topic, with data
+// {"topic":"chat.lobby","subject":"alice"}, and the app's webhook.
 //
 // Thread contract: main loop only; the tracker wakes it from the workers' threads.
 #pragma once
@@ -28,6 +30,7 @@ class PresenceReporter {
 
  private:
   void report();
+  void announce(const PresenceChange& change);  // the event and the webhook
 
   Hub& hub_;
   PresenceTracker& tracker_;

@@ -38,6 +38,23 @@ const PresenceTracker::Rule* PresenceTracker::rule_for(std::string_view topic) c
   return nullptr;
 }
 
+PresenceChange PresenceTracker::describe(PresenceChange::Action action, const std::string& topic,
+                                         const std::string& subject) const {
+  std::lock_guard lock(mutex_);
+  PresenceChange change{action, topic, subject, "", false, unix_ms()};
+  if (auto room = rooms_.find(topic); room != rooms_.end()) {
+    change.event_topic = room->second.event_topic;
+    change.webhook = room->second.webhook;
+  } else if (const Rule* rule = rule_for(topic)) {
+    if (!rule->event_topic.empty()) {
+      change.event_topic = expand_topic_template(rule->event_topic, topic);
+      if (!topic_error(change.event_topic).empty()) change.event_topic.clear();
+    }
+    change.webhook = rule->webhook;
+  }
+  return change;
+}
+
 void PresenceTracker::record(PresenceChange::Action action, const std::string& topic,
                              const Room& room, const std::string& subject) {
   pending_.push_back({action, topic, subject, room.event_topic, room.webhook, unix_ms()});

@@ -53,6 +53,10 @@ class PresenceTracker {
   // Subjects currently on `topic`, sorted.
   std::vector<std::string> subjects(std::string_view topic) const;
   std::vector<PresenceChange> take();
+  // A change for `topic` as the rules describe it (where its event goes, whether the webhook
+  // hears of it): for leaves found elsewhere, such as those of a node that went away.
+  PresenceChange describe(PresenceChange::Action action, const std::string& topic,
+                          const std::string& subject) const;
 
  private:
   struct Rule {
