@@ -174,6 +174,10 @@ struct RedisConfig {
   std::string password;                    // loaded from password_file; "" = no AUTH
   std::string password_file;
   std::string key_prefix = "sse:";  // every key and channel; deployments sharing a Redis differ
+  // With sentinels, the primary of `master_name` is found through them (and followed across
+  // failovers) instead of `address`.
+  std::vector<std::string> sentinels;  // host:port of each redis-sentinel
+  std::string master_name = "mymaster";
   Millis connect_timeout{2000};
   Millis command_timeout{2000};   // a reply later than this counts the connection as lost
   Millis reconnect_backoff{100};  // first retry; doubles up to max_reconnect_backoff

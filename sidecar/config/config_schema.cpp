@@ -413,6 +413,8 @@ std::vector<ConfigOption> make_options() {
       string(FIELD(engine.redis.username), "", nullptr, kRestart),
       secret_file(FIELD(engine.redis.password_file), MEMBER(engine.redis.password), kRestart),
       string(FIELD(engine.redis.key_prefix), "sse:", nullptr, kRestart),
+      strings(FIELD(engine.redis.sentinels), {}, redis_address_error, kRestart),
+      string(FIELD(engine.redis.master_name), "mymaster", nullptr, kRestart),
       duration(FIELD(engine.redis.connect_timeout), 2s, 10ms, 1min, kRestart),
       duration(FIELD(engine.redis.command_timeout), 2s, 10ms, 1min, kRestart),
       duration(FIELD(engine.redis.reconnect_backoff), 100ms, 10ms, 1min, kRestart),

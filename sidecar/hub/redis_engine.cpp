@@ -153,8 +153,32 @@ RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const Histo
                                [this](std::string_view payload) { on_message(payload); });
   subscriber_.set_on_ready([this] { on_subscribed(); });
   subscriber_.set_on_lost([this](const std::string&) { synced_ = false; });
-  commands_.start();
-  subscriber_.start();
+  if (redis.sentinels.empty()) {
+    started_ = true;
+    commands_.start();
+    subscriber_.start();
+    return;
+  }
+  // The primary is not known yet: the sentinels tell, and the connections start then.
+  sentinel_ = std::make_unique<RedisSentinel>(base, redis.sentinels, redis.master_name,
+                                              client_options(redis),
+                                              [this](const std::string& a) { on_primary(a); });
+  sentinel_->start();
+}
+
+void RedisEngine::on_primary(const std::string& address) {
+  commands_.set_address(address);
+  subscriber_.set_address(address);
+  if (!started_) {
+    started_ = true;
+    commands_.start();
+    subscriber_.start();
+    return;
+  }
+  // A failover: both connections move; the subscriber catches up from the new primary, and a
+  // primary behind this node's sequence starts a new epoch at the next publish.
+  commands_.reset("the primary moved to " + address);
+  subscriber_.reset("the primary moved to " + address);
 }
 
 RedisEngine::~RedisEngine() = default;
@@ -235,6 +259,7 @@ void RedisEngine::on_commands_ready() {
 }
 
 void RedisEngine::on_commands_lost() {
+  if (sentinel_) sentinel_->ask();  // it may have moved without this node hearing of it
   // Whatever the subscriber receives meanwhile may have gaps nobody can fill until commands
   // work again: it subscribes again, and catches up, once they do.
   synced_ = false;
@@ -350,7 +375,8 @@ void RedisEngine::caught_up(const redisReply* reply, const std::string& error) {
         // goes on from where Redis is now.
         spdlog::warn("redis: history does not cover what this node missed; streams are told");
         sink_.missed({}, EventId{epoch, seq});
-        delivered_ = seen_ = seq;
+        if (epoch != epoch_) seen_ = 0;  // counted under the new epoch from here
+        delivered_ = seq;
       } else {
         std::size_t gaps = num(reply->element[3]);
         std::vector<std::string> topics;
@@ -476,7 +502,8 @@ void RedisEngine::presence_subjects(
 void RedisEngine::expire() {
   // History needs nothing here (Redis trims it as events are added, and expires idle topics).
   if (!commands_.ready()) return;
-  eval(redis_scripts::kLease, lease_sha_, {prefix_, node_, std::to_string(kPresenceLease.count())},
+  eval(redis_scripts::kLease, lease_sha_,
+       {prefix_, node_, std::to_string(kPresenceLease.count()), epoch_text_, std::to_string(seen_)},
        [this](const redisReply* reply, const std::string&) {
          if (!reply || reply->type != REDIS_REPLY_ARRAY) return;
          for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {

@@ -20,6 +20,7 @@
 #include "sidecar/hub/engine.hpp"
 #include "sidecar/net/loop_wakeup.hpp"
 #include "sidecar/net/redis_client.hpp"
+#include "sidecar/net/redis_sentinel.hpp"
 
 namespace sidecar {
 
@@ -58,6 +59,7 @@ class RedisEngine final : public Engine {
   struct Message;
   using Task = std::function<void()>;
 
+  void on_primary(const std::string& address);  // from the sentinels
   void on_commands_ready();
   void on_commands_lost();
   void on_subscribed();
@@ -83,7 +85,9 @@ class RedisEngine final : public Engine {
   std::string read_sha_;
   std::string presence_sha_;
   std::string lease_sha_;
-  const std::string node_;  // this process, in Redis's presence records
+  const std::string node_;                   // this process, in Redis's presence records
+  std::unique_ptr<RedisSentinel> sentinel_;  // with engine.redis.sentinels
+  bool started_ = false;
   PresenceListener presence_leaves_;
 
   // Where this node's delivery stands (hub thread).

@@ -70,6 +70,15 @@ local epoch = redis.call('GET', p .. 'epoch') or ''
 local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
 local after = tonumber(ARGV[3])
 local catchup = ARGV[4] == 'catchup'
+if catchup and epoch == ARGV[2] and after > seq then
+  -- Redis is behind what this node received (a failover to a replica that missed writes): a
+  -- new epoch now, before any publish could give out an id those writes had.
+  local t = redis.call('TIME')
+  epoch = t[1] .. string.format('%06d', tonumber(t[2]))
+  seq = after
+  redis.call('SET', p .. 'epoch', epoch)
+  redis.call('SET', p .. 'seq', seq)
+end
 if epoch ~= ARGV[2] or after > seq then
   return {epoch, tostring(seq), 1, 0}
 end
@@ -138,6 +147,15 @@ return 0
 
 const std::string_view kLease = R"lua(
 local p, node, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local epoch = redis.call('GET', p .. 'epoch')
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+if epoch and epoch == ARGV[4] and seq < tonumber(ARGV[5]) then
+  -- Behind what this node has seen (a failover to a replica that missed writes): a new epoch
+  -- now, before a publisher could reuse an id the lost writes had.
+  local t = redis.call('TIME')
+  redis.call('SET', p .. 'epoch', t[1] .. string.format('%06d', tonumber(t[2])))
+  redis.call('SET', p .. 'seq', tonumber(ARGV[5]))
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', p .. 'nodes', now, node)

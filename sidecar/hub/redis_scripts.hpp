@@ -39,8 +39,9 @@ extern const std::string_view kRead;
 // is one for the whole service (its first stream anywhere, or its last).
 extern const std::string_view kPresence;
 
-// ARGV: prefix, node, lease (ms). Renews the node's lease, and removes the presence of nodes
-// whose lease expired. Returns the leaves that caused: topic, subject pairs.
+// ARGV: prefix, node, lease (ms), the node's epoch, the highest seq it has seen. Renews the
+// node's lease, and removes the presence of nodes whose lease expired; starts a new epoch when
+// Redis is behind the node (as kPublish does). Returns the leaves: topic, subject pairs.
 extern const std::string_view kLease;
 
 }  // namespace sidecar::redis_scripts

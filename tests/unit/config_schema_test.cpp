@@ -239,6 +239,8 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
       {"engine.redis.password_file",
        "\"" + std::string(SIDECAR_SOURCE_DIR) + "/tests/unit/fixtures/redis_password\""},
       {"engine.redis.key_prefix", "\"app2:\""},
+      {"engine.redis.sentinels", "[\"10.0.0.2:26379\"]"},
+      {"engine.redis.master_name", "other"},
   };
   const Config running = load_ok("");
   int restart_rows = 0;
@@ -270,7 +272,7 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
       CHECK_FALSE(o.same(*next, running));
     }
   }
-  CHECK(restart_rows == 16);
+  CHECK(restart_rows == 18);
 }
 
 TEST_CASE("a reload warns about each restart-only key changed, in table order") {
