@@ -272,7 +272,8 @@ void AdminServer::publish_json(evhttp_request* req, const Publisher& publisher,
                           check.status == 429 ? check.retry_after : 0);
     }
     hub_.publish(std::move(m.draft), [pending, i, ref = m.ref](const PublishReply& r) {
-      if (r.ok) return pending->set(i, publish_ok_reply(r.id, r.subscribers, ref), 200);
+      if (r.ok)
+        return pending->set(i, publish_ok_reply(r.id, r.subscribers, ref, r.duplicate), 200);
       pending->set(i, publish_error_reply(r.error, ref), 503, 1);
     });
   };
@@ -301,7 +302,7 @@ void AdminServer::publish_raw(evhttp_request* req, const Publisher& publisher,
   }
   auto pending = PendingReply::start(req, 1, false);
   hub_.publish(std::move(m.draft), [pending](const PublishReply& r) {
-    if (r.ok) return pending->set(0, publish_ok_reply(r.id, r.subscribers, {}), 200);
+    if (r.ok) return pending->set(0, publish_ok_reply(r.id, r.subscribers, {}, r.duplicate), 200);
     pending->set(0, publish_error_reply(r.error, {}), 503, 1);
   });
 }

@@ -38,7 +38,8 @@ class EventSink {
 struct PublishOutcome {
   bool ok = false;
   EventId id;
-  std::string error;  // set when !ok
+  bool duplicate = false;  // its idempotency_key was seen: `id` is the first publish's
+  std::string error;       // set when !ok
 };
 
 class Engine {

@@ -16,7 +16,10 @@ void Hub::publish(EventDraft draft, std::function<void(PublishReply)> done) {
                      reply.ok = outcome.ok;
                      reply.error = std::move(outcome.error);
                      if (outcome.ok) {
-                       metrics_.events_published.fetch_add(1, std::memory_order_relaxed);
+                       if (!outcome.duplicate) {
+                         metrics_.events_published.fetch_add(1, std::memory_order_relaxed);
+                       }
+                       reply.duplicate = outcome.duplicate;
                        reply.id = outcome.id.to_string();
                        reply.subscribers = subscribers;
                      }

@@ -29,6 +29,7 @@ class EventListener {
 struct PublishReply {
   bool ok = false;
   std::string id;
+  bool duplicate = false;
   std::size_t subscribers = 0;
   std::string error;
 };

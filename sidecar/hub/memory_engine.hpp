@@ -2,6 +2,9 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <string>
+#include <unordered_map>
 
 #include "sidecar/hub/engine.hpp"
 #include "sidecar/hub/history.hpp"
@@ -34,6 +37,16 @@ class MemoryEngine final : public Engine {
   History history_;
   // Written by the hub thread; read by workers to recognise ids from the future.
   std::atomic<std::uint64_t> last_seq_{0};
+  // Idempotency keys of the last history.max_age (hub thread), oldest first; at most
+  // kMaxIdempotencyKeys, the oldest forgotten first.
+  struct Keyed {
+    std::string key;
+    std::uint64_t seq;
+    Event::Clock::time_point at;
+  };
+  std::deque<Keyed> keyed_;
+  std::unordered_map<std::string, std::uint64_t> keys_;
+  Millis key_window_;
 };
 
 }  // namespace sidecar

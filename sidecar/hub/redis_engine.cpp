@@ -222,7 +222,7 @@ void RedisEngine::eval(std::string_view script, const std::string& sha,
 // ---- publishing ----
 
 void RedisEngine::publish(EventDraft draft, PublishDone done) {
-  if (!commands_.ready()) return done(PublishOutcome{false, {}, kUnavailable});
+  if (!commands_.ready()) return done(PublishOutcome{false, {}, false, kUnavailable});
   std::string fields;
   fields.reserve(draft.data.size() + draft.name.size() + 32);
   append_sse_fields(fields, draft.name, draft.data, draft.retry);
@@ -232,20 +232,21 @@ void RedisEngine::publish(EventDraft draft, PublishDone done) {
                                 std::to_string(history_.max_events),
                                 std::to_string(history_.max_bytes),
                                 std::to_string(history_.max_age.count()),
-                                std::move(fields)};
+                                std::move(fields),
+                                std::move(draft.idempotency_key)};
   for (auto& t : draft.topics) args.push_back(std::move(t));
   // Acknowledged only once Redis answered: the event is then in shared history, and announced.
   eval(redis_scripts::kPublish, publish_sha_, std::move(args),
        [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
-         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
            if (!error.empty() && error != kUnavailable) {
              spdlog::warn("publish through redis failed: {}", error);
            }
-           return done(PublishOutcome{false, {}, kUnavailable});
+           return done(PublishOutcome{false, {}, false, kUnavailable});
          }
          EventId id{num(reply->element[0]), num(reply->element[1])};
          if (id.epoch == epoch_) seen_ = std::max(seen_, id.seq);
-         done(PublishOutcome{true, id, {}});
+         done(PublishOutcome{true, id, num(reply->element[2]) == 1, {}});
        });
 }
 
@@ -338,7 +339,7 @@ void RedisEngine::catch_up() {
     // First sync: live delivery starts after what Redis has now.
     commands_.command({"MGET", prefix_ + "epoch", prefix_ + "seq"},
                       [this](const redisReply* reply, const std::string& error) {
-                        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+                        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
                           catching_up_ = false;
                           synced_ = false;
                           subscriber_.reset("cannot read the sequence: " + error);

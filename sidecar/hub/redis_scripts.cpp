@@ -4,6 +4,15 @@ namespace sidecar::redis_scripts {
 
 const std::string_view kPublish = R"lua(
 local p = ARGV[1]
+local ikey = ARGV[8]
+if ikey ~= '' then
+  -- A retry of a publish already made: its id, and no second event.
+  local prior = redis.call('GET', p .. 'idem:' .. ikey)
+  if prior then
+    local dash = string.find(prior, '-', 1, true)
+    return {string.sub(prior, 1, dash - 1), string.sub(prior, dash + 1), 1}
+  end
+end
 local epoch = redis.call('GET', p .. 'epoch')
 local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
 if (not epoch) or (epoch == ARGV[2] and seq < tonumber(ARGV[3])) then
@@ -21,10 +30,10 @@ local max_events = tonumber(ARGV[4])
 local max_bytes = tonumber(ARGV[5])
 local max_age = tonumber(ARGV[6])
 local frame = 'id: ' .. epoch .. '-' .. seq .. '\n' .. ARGV[7]
-local topics = table.concat(ARGV, ' ', 8)
+local topics = table.concat(ARGV, ' ', 9)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local topic = ARGV[i]
   local key = p .. 't:' .. topic
   if redis.call('EXISTS', key) == 0 then
@@ -61,7 +70,8 @@ for i = 8, #ARGV do
   redis.call('ZADD', p .. 'topics', seq, topic)
 end
 redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. topics .. '\n' .. frame)
-return {epoch, tostring(seq)}
+if ikey ~= '' then redis.call('SET', p .. 'idem:' .. ikey, epoch .. '-' .. seq, 'PX', max_age) end
+return {epoch, tostring(seq), 0}
 )lua";
 
 const std::string_view kRead = R"lua(

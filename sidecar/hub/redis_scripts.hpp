@@ -21,7 +21,10 @@
 namespace sidecar::redis_scripts {
 
 // ARGV: prefix, the node's epoch, the highest seq the node has seen, max_events, max_bytes,
-// max_age (ms), the frame without its id line, then the topics. Returns {epoch, seq}.
+// max_age (ms), the frame without its id line, the idempotency key ("" = none), then the
+// topics. Returns {epoch, seq, duplicate}: duplicate 1 when the key was used within max_age
+// (then epoch and seq are the first publish's, and nothing was added).
+//   P idem:<key>  the id a key's publish got, for max_age
 extern const std::string_view kPublish;
 
 // ARGV: prefix, epoch of the resume id, its seq, mode ("replay" or "catchup"), the count of

@@ -98,6 +98,20 @@ PublishMessage parse_publish_value(const rapidjson::Value& value, std::size_t ma
                     std::move(m));
       }
       d.retry = v.GetUint();
+    } else if (key == "idempotency_key") {
+      std::string_view k =
+          v.IsString() ? std::string_view(v.GetString(), v.GetStringLength()) : std::string_view();
+      bool printable = std::all_of(k.begin(), k.end(), [](char c) {
+        return static_cast<unsigned char>(c) > 0x20 && c != 0x7f;
+      });
+      if (k.empty() || k.size() > kMaxIdempotencyKeyBytes || !printable) {
+        return fail(IngestError::kInvalid,
+                    "'idempotency_key' must be a string of 1 to " +
+                        std::to_string(kMaxIdempotencyKeyBytes) +
+                        " printable characters without spaces",
+                    std::move(m));
+      }
+      d.idempotency_key = std::string(k);
     } else if (key == "ref") {
       // Already taken above, so errors can echo it too.
     } else if (key == "id") {
@@ -153,7 +167,8 @@ void write_ref(JsonWriter& w, std::string_view ref) {
 
 }  // namespace
 
-std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::string_view ref) {
+std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::string_view ref,
+                             bool duplicate) {
   rapidjson::StringBuffer buffer;
   JsonWriter w(buffer);
   w.StartObject();
@@ -163,6 +178,10 @@ std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::
   write_string(w, id);
   w.Key("subscribers");
   w.Uint64(subscribers);
+  if (duplicate) {
+    w.Key("duplicate");
+    w.Bool(true);
+  }
   write_ref(w, ref);
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};

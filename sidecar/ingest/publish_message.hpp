@@ -17,6 +17,7 @@ namespace sidecar {
 
 inline constexpr std::size_t kMaxTopicsPerEvent = 64;
 inline constexpr std::size_t kMaxEventNameBytes = 256;
+inline constexpr std::size_t kMaxIdempotencyKeyBytes = 200;
 
 struct PublishMessage {
   bool ok = false;
@@ -35,8 +36,10 @@ PublishMessage parse_publish_line(std::string_view line, std::size_t max_event_b
 PublishMessage make_raw_publish(std::string_view topic, std::string_view event, std::string data,
                                 std::size_t max_event_bytes);
 
-// {"ok":true,"id":"…","subscribers":N[,"ref":…]}
-std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::string_view ref);
+// {"ok":true,"id":"…","subscribers":N[,"duplicate":true][,"ref":…]}; a duplicate is a retry
+// (same idempotency_key) answered with the first publish's id, no event made.
+std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::string_view ref,
+                             bool duplicate = false);
 // {"ok":false,"error":"…"[,"ref":…]}
 std::string publish_error_reply(std::string_view error, std::string_view ref);
 

@@ -239,21 +239,22 @@ void SocketIngest::handle_line(Conn& c, std::string_view line) {
   c.pending.emplace_back();
   std::uint64_t slot = c.popped + c.pending.size() - 1;
   std::weak_ptr<Conn> weak = conns_.at(&c);
-  hub_.publish(
-      std::move(m.draft), [this, weak, slot, ref = std::move(m.ref)](const PublishReply& r) {
-        auto conn = weak.lock();
-        if (!conn) return;  // the publisher left; the event itself was still published
-        conn->pending[slot - conn->popped] =
-            r.ok ? publish_ok_reply(r.id, r.subscribers, ref) : publish_error_reply(r.error, ref);
-        while (!conn->pending.empty() && conn->pending.front()) {
-          std::string& text = *conn->pending.front();
-          text.push_back('\n');
-          evbuffer_add(conn->out.get(), text.data(), text.size());
-          conn->pending.pop_front();
-          ++conn->popped;
-        }
-        if (!conn->in_read) flush(*conn);  // a late answer: nothing else will write it
-      });
+  hub_.publish(std::move(m.draft),
+               [this, weak, slot, ref = std::move(m.ref)](const PublishReply& r) {
+                 auto conn = weak.lock();
+                 if (!conn) return;  // the publisher left; the event itself was still published
+                 conn->pending[slot - conn->popped] =
+                     r.ok ? publish_ok_reply(r.id, r.subscribers, ref, r.duplicate)
+                          : publish_error_reply(r.error, ref);
+                 while (!conn->pending.empty() && conn->pending.front()) {
+                   std::string& text = *conn->pending.front();
+                   text.push_back('\n');
+                   evbuffer_add(conn->out.get(), text.data(), text.size());
+                   conn->pending.pop_front();
+                   ++conn->popped;
+                 }
+                 if (!conn->in_read) flush(*conn);  // a late answer: nothing else will write it
+               });
 }
 
 void SocketIngest::reply(Conn& c, std::string line) {

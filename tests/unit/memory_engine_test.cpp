@@ -357,3 +357,44 @@ TEST_CASE("memory engine: a disconnect reaches this node's sink at once") {
   REQUIRE(sink.disconnects.size() == 1);
   CHECK(sink.disconnects[0] == std::make_pair(std::string("alice"), std::string("chat.room1")));
 }
+
+TEST_CASE("memory engine: a retry with the same idempotency key gets the first id, no event") {
+  RecordingSink sink;
+  MemoryEngine engine(kEpoch, bounds(), sink);
+  auto keyed = [&](const std::string& key, const std::string& data) {
+    std::optional<PublishOutcome> outcome;
+    EventDraft draft{{"orders"}, "", data, std::nullopt};
+    draft.idempotency_key = key;
+    engine.publish(std::move(draft), [&](PublishOutcome o) { outcome = std::move(o); });
+    REQUIRE(outcome);
+    return *outcome;
+  };
+  auto first = keyed("order-1", "placed");
+  CHECK_FALSE(first.duplicate);
+  auto retry = keyed("order-1", "placed");
+  CHECK(retry.ok);
+  CHECK(retry.duplicate);
+  CHECK(retry.id == first.id);
+  auto other = keyed("order-2", "placed");
+  CHECK_FALSE(other.duplicate);
+  CHECK(other.id.seq == first.id.seq + 1);
+  CHECK(sink.delivered.size() == 2);                              // the retry made no event
+  CHECK(publish(engine, {"orders"}).id.seq == other.id.seq + 1);  // unkeyed: always new
+}
+
+TEST_CASE("memory engine: an idempotency key is forgotten after history.max_age") {
+  RecordingSink sink;
+  MemoryEngine engine(kEpoch, bounds(100, 1 << 20, 50ms), sink);
+  auto keyed = [&]() {
+    std::optional<PublishOutcome> outcome;
+    EventDraft draft{{"orders"}, "", "x", std::nullopt};
+    draft.idempotency_key = "k";
+    engine.publish(std::move(draft), [&](PublishOutcome o) { outcome = std::move(o); });
+    return *outcome;
+  };
+  auto first = keyed();
+  std::this_thread::sleep_for(80ms);
+  auto later = keyed();
+  CHECK_FALSE(later.duplicate);
+  CHECK(later.id.seq == first.id.seq + 1);
+}

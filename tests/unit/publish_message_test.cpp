@@ -91,3 +91,27 @@ TEST_CASE("replies are one JSON object with the ref echoed") {
   CHECK(publish_ok_reply("1-2", 0, "[1]") == R"({"ok":true,"id":"1-2","subscribers":0,"ref":[1]})");
   CHECK(publish_error_reply("bad \"x\"\n", "7") == R"({"ok":false,"error":"bad \"x\"\n","ref":7})");
 }
+
+TEST_CASE("an idempotency key is taken when it is 1 to 200 printable characters") {
+  auto m = parse(R"({"topic":"a","data":"x","idempotency_key":"order-42/try"})");
+  REQUIRE(m.ok);
+  CHECK(m.draft.idempotency_key == "order-42/try");
+  CHECK(parse(R"({"topic":"a"})").draft.idempotency_key.empty());
+  for (const char* bad :
+       {R"({"topic":"a","idempotency_key":""})", R"({"topic":"a","idempotency_key":"has space"})",
+        R"({"topic":"a","idempotency_key":7})", R"({"topic":"a","idempotency_key":"a\nb"})"}) {
+    INFO(bad);
+    auto refused = parse(bad);
+    CHECK_FALSE(refused.ok);
+    CHECK(refused.error.find("idempotency_key") != std::string::npos);
+  }
+  std::string longest(200, 'k');
+  CHECK(parse(R"({"topic":"a","idempotency_key":")" + longest + R"("})", 4096).ok);
+  CHECK_FALSE(parse(R"({"topic":"a","idempotency_key":")" + longest + R"(k"})", 4096).ok);
+}
+
+TEST_CASE("a duplicate's reply says so") {
+  CHECK(publish_ok_reply("1-2", 3, "", true) ==
+        R"({"ok":true,"id":"1-2","subscribers":3,"duplicate":true})");
+  CHECK(publish_ok_reply("1-2", 3, "") == R"({"ok":true,"id":"1-2","subscribers":3})");
+}
