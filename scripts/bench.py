@@ -6,6 +6,8 @@ and gnuplot when missing. Each scenario runs against both servers in turn (sidec
 Nchan, alternating per repetition) on this machine, and the results go to bench/results.md
 with a latency plot. Absolute numbers drift on shared machines; the ratios are the point.
 The burst scenarios also time the whole burst and sample each server's memory (see burst()).
+The cluster scenarios (--only cluster) run each server as two nodes sharing one redis-server
+(see Cluster) and also measure Redis's own CPU time and memory (see RedisMeter).
 """
 
 import argparse
@@ -20,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,21 +34,51 @@ SIDECAR_ADMIN = 17801
 NCHAN_PORT = 8081  # fixed by bench/nchan.conf.in, like the reference config
 RSS_INTERVAL_S = 0.02  # how often a burst samples the server's memory
 AFTER_S = 5.0  # a burst's "after" memory is read this long after its last delivery
+WARM_UP_EVENTS = 10  # published to another topic before a cluster scenario (Cluster.warm_up)
 
 
 def log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
 
 
-def wait_port(port, timeout=10.0):
+def wait_port(port, timeout=10.0, proc=None):
+    """Waits until something accepts on the port; with `proc`, fails at once if it exits."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("exited with status %d before listening on port %d" % (proc.returncode, port))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("nothing listens on port %d" % port)
+
+
+_ports_given = set()
+
+
+def free_port():
+    """A loopback port nothing listens on now, and not given out before by this run. The
+    cluster's servers take such ports rather than fixed ones, so that a server left over from
+    other work on this machine is never measured in their place."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+
+
+def stop_process(proc, timeout=15):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def rss_kib(pids):
@@ -87,16 +121,24 @@ class RssSampler:
 
 
 class Sidecar:
+    """One sidecar. The single-node scenarios use the defaults; a cluster node (see Cluster)
+    gets a tag for its files, ports of its own and the redis-server's port for its engine."""
     name = "sidecar"
 
-    def __init__(self, build, tmp):
+    def __init__(self, build, tmp, tag="", sse_port=SIDECAR_SSE, admin_port=SIDECAR_ADMIN, redis_port=None):
         self.bin = build / "sse-sidecar"
         self.tmp = tmp
-        self.socket = tmp / "publish.sock"
+        self.tag = tag
+        self.sse_port = sse_port
+        self.admin_port = admin_port
+        self.redis_port = redis_port
+        self.socket = tmp / (tag + "publish.sock")
         self.proc = None
 
     def start(self):
-        config = self.tmp / "sidecar.yaml"
+        config = self.tmp / (self.tag + "sidecar.yaml")
+        engine = ("engine: {type: redis, redis: {address: \"127.0.0.1:%d\", key_prefix: \"bench:\"}}\n"
+                  % self.redis_port) if self.redis_port else ""
         config.write_text(
             "listen: {sse: \"127.0.0.1:%d\", admin: \"127.0.0.1:%d\"}\n"
             "workers: 0\n"
@@ -104,26 +146,37 @@ class Sidecar:
             "access: {public_topics: [\"bench.*\"]}\n"
             "limits: {max_connections: 20000, subscriber_buffer_bytes: 4MiB}\n"
             "history: {max_events: 100}\n"
-            "log: {level: warn}\n" % (SIDECAR_SSE, SIDECAR_ADMIN, self.socket))
+            "log: {level: warn}\n" % (self.sse_port, self.admin_port, self.socket) + engine)
         self.proc = subprocess.Popen([str(self.bin), "--config", str(config)],
-                                     stderr=open(self.tmp / "sidecar.log", "ab"))
-        wait_port(SIDECAR_SSE)
+                                     stderr=open(self.tmp / (self.tag + "sidecar.log"), "ab"))
+        wait_port(self.sse_port, proc=self.proc)
+        if self.redis_port:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        """With the Redis engine, /readyz answers 200 once the engine is connected: a publish
+        before that would be refused."""
+        url = "http://127.0.0.1:%d/readyz" % self.admin_port
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s never became ready (%s)" % (self.tag or "sidecar", url))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def pids(self):
         return [self.proc.pid]
 
     def sub_url(self, per_topic):
-        return "http://127.0.0.1:%d/events?topic=bench.%s" % (SIDECAR_SSE, "{i}" if per_topic else "one")
+        return "http://127.0.0.1:%d/events?topic=bench.%s" % (self.sse_port, "{i}" if per_topic else "one")
 
     def pub_args(self, per_topic):
         return ["--target", "sidecar-socket:%s" % self.socket,
@@ -136,13 +189,16 @@ class Nchan:
     def __init__(self, tmp):
         self.prefix = tmp / "nchan"
         self.conf = self.prefix / "nchan.conf"
+        self.port = NCHAN_PORT
+
+    def render(self):
+        return (ROOT / "bench" / "nchan.conf.in").read_text().replace("NCHAN_PREFIX", str(self.prefix))
 
     def start(self):
         (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
-        text = (ROOT / "bench" / "nchan.conf.in").read_text().replace("NCHAN_PREFIX", str(self.prefix))
-        self.conf.write_text(text)
+        self.conf.write_text(self.render())
         subprocess.run(["nginx", "-c", str(self.conf), "-p", str(self.prefix) + "/"], check=True)
-        wait_port(NCHAN_PORT)
+        wait_port(self.port)
 
     def stop(self):
         if self.conf.exists():
@@ -150,8 +206,13 @@ class Nchan:
                            stderr=subprocess.DEVNULL)
             for _ in range(100):
                 if not self.pids():
-                    break
+                    return
                 time.sleep(0.1)
+            for pid in self.pids():  # still running after 10 s (its pid file is still there)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
 
     def pids(self):
         # The master from its pid file, and its workers (where connections live).
@@ -163,12 +224,209 @@ class Nchan:
         return [master] + [int(c) for c in children]
 
     def sub_url(self, per_topic):
-        base = "http://127.0.0.1:%d" % NCHAN_PORT
+        base = "http://127.0.0.1:%d" % self.port
         return base + ("/subm?id={i}" if per_topic else "/sub")
 
     def pub_args(self, per_topic):
-        return ["--target", "nchan-http:http://127.0.0.1:%d" % NCHAN_PORT,
+        return ["--target", "nchan-http:http://127.0.0.1:%d" % self.port,
                 "--topics", "{i}" if per_topic else "one"]
+
+
+class NchanNode(Nchan):
+    """One nginx of a Nchan cluster: bench/nchan-redis.conf.in rendered into a prefix of its
+    own, listening on its own port, with its channels in the cluster's redis-server."""
+
+    def __init__(self, tmp, tag, port, redis_port):
+        super().__init__(tmp)
+        self.prefix = tmp / ("nchan-" + tag)
+        self.conf = self.prefix / "nginx.conf"
+        self.port = port
+        self.redis_port = redis_port
+
+    def render(self):
+        text = (ROOT / "bench" / "nchan-redis.conf.in").read_text()
+        for key, value in (("@DIR@", str(self.prefix)), ("@PORT@", str(self.port)),
+                           ("@REDIS@", "127.0.0.1:%d" % self.redis_port)):
+            text = text.replace(key, value)
+        return text
+
+    def start(self):
+        super().start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout=10.0):
+        """Until its Redis connection is up, Nchan answers 503 to subscribers (and publishers):
+        wait until the channel's status (GET on the publisher location: 404 for a channel not
+        published to yet) comes from Redis."""
+        url = "http://127.0.0.1:%d/pub" % self.port
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1):
+                    return
+            except urllib.error.HTTPError as e:
+                if e.code < 500:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("nchan %s never became ready (%s)" % (self.prefix.name, url))
+
+
+class RedisServer:
+    """A fresh redis-server without persistence, on a port of its own, data in `dir`."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        wait_port(self.port, proc=self.proc)
+
+    def stop(self):
+        stop_process(self.proc)
+        self.proc = None
+
+    def cpu_ms(self):
+        """CPU time of all its threads. /proc/PID/task/*/schedstat counts nanoseconds, where
+        utime+stime in /proc/PID/stat count 10 ms ticks, as coarse as a whole small burst."""
+        pid = self.proc.pid
+        try:
+            return sum(int(Path("/proc/%d/task/%s/schedstat" % (pid, t)).read_text().split()[0])
+                       for t in os.listdir("/proc/%d/task" % pid)) / 1e6
+        except (OSError, ValueError, IndexError):
+            fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+    def info_memory(self):
+        """INFO memory, as {field: text}."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"INFO memory\r\n")
+            def more(data):
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError("redis-server closed the connection")
+                return data + chunk
+            data = b""
+            while b"\r\n" not in data:
+                data = more(data)
+            head, body = data.split(b"\r\n", 1)  # a bulk string: $<length>, then the text
+            if not head.startswith(b"$"):
+                raise RuntimeError("INFO memory: %r" % head[:200])
+            length = int(head[1:])
+            while len(body) < length:
+                body = more(body)
+        lines = body[:length].decode().splitlines()
+        return dict(l.split(":", 1) for l in lines if ":" in l and not l.startswith("#"))
+
+    def used_memory(self):
+        return int(self.info_memory()["used_memory"])
+
+
+class RedisMeter:
+    """Redis's CPU time and memory over one measured stretch. Made when the subscribers have
+    connected, it reads Redis's idle CPU rate until start(), just before the first publish;
+    finish(until_ns) once everything is delivered. The CPU time is read every RSS_INTERVAL_S
+    on a thread meanwhile, so the stretch can end at the last delivery even when the
+    subscribers linger after it."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.idle_from = (time.time_ns(), redis.cpu_ms())
+
+    def _run(self):
+        while True:
+            self.samples.append((time.time_ns(), self.redis.cpu_ms()))
+            if self._stop.wait(RSS_INTERVAL_S):
+                return
+
+    def start(self):
+        info = self.redis.info_memory()
+        self.used_before = int(info["used_memory"])
+        self.dataset_before = int(info["used_memory_dataset"])
+        self.at_start = (time.time_ns(), self.redis.cpu_ms())
+        self.idle_ms_per_s = (self.at_start[1] - self.idle_from[1]) / ((self.at_start[0] - self.idle_from[0]) / 1e9)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def finish(self, until_ns):
+        """CPU from start() to the first reading at or after until_ns, as it is and less the
+        idle rate over that time (Redis's cron and the servers' keep-alives, which run whether
+        or not events flow); used_memory_dataset now (what Redis keeps, without the clients'
+        buffers, which it resizes on its own schedule) and used_memory at its peak (Redis's own
+        used_memory_peak: the server is fresh), less their values at start()."""
+        self.stop()
+        t, cpu = next(((t, c) for t, c in self.samples if t >= until_ns), (None, None))
+        if cpu is None:
+            t, cpu = time.time_ns(), self.redis.cpu_ms()
+        used = cpu - self.at_start[1]
+        info = self.redis.info_memory()
+        return {"redis_cpu_ms": used,
+                "redis_cpu_net_ms": used - self.idle_ms_per_s * (t - self.at_start[0]) / 1e9,
+                "redis_idle_ms_per_s": self.idle_ms_per_s,
+                "redis_dataset_growth_b": int(info["used_memory_dataset"]) - self.dataset_before,
+                "redis_used_memory_peak_growth_b": int(info["used_memory_peak"]) - self.used_before}
+
+
+class Cluster:
+    """Two nodes of one server kind (A, B) sharing one redis-server, started fresh for each
+    scenario and stopped after it. Events are published on node A; node B is the remote one,
+    reached only through Redis."""
+
+    def __init__(self, name, tmp, make_node):
+        self.name = name
+        self.tmp = tmp
+        self.make_node = make_node  # (tag, redis port) -> node
+        self.redis = None
+        self.nodes = []
+        self.runs = 0
+
+    def start(self):
+        self.runs += 1
+        self.redis = RedisServer(self.tmp / ("redis-%s-%d" % (self.name, self.runs)))
+        self.redis.start()
+        self.nodes = [self.make_node("a", self.redis.port), self.make_node("b", self.redis.port)]
+        for node in self.nodes:
+            node.start()
+
+    def stop(self):
+        # Every process goes, whatever failed before: nodes first (they would reconnect to
+        # Redis), then Redis.
+        try:
+            for node in reversed(self.nodes):
+                try:
+                    node.stop()
+                except Exception as e:
+                    log("stopping a %s node failed: %s" % (self.name, e))
+        finally:
+            if self.redis:
+                self.redis.stop()
+            self.nodes = []
+            self.redis = None
+
+    def pids(self):
+        return [pid for node in self.nodes for pid in node.pids()]
+
+    def warm_up(self, lg, events=WARM_UP_EVENTS):
+        """Publishes a few events on node A to another topic (sidecar bench.0, Nchan channel 0)
+        before a scenario measures anything: Redis's first publish costs it some 200-400 KB and
+        a script compilation once, which would otherwise be counted against the scenario's
+        events."""
+        lg.publish(self.nodes[0], True, ["--events", str(events), "--topic-count", "1", "--size", "64"])
 
 
 class Loadgen:
@@ -191,6 +449,13 @@ class Loadgen:
         return proc
 
     @staticmethod
+    def kill(procs):
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    @staticmethod
     def finish(proc, timeout=180):
         out, _ = proc.communicate(timeout=timeout)
         lines = [l for l in out.splitlines() if l.startswith("{")]
@@ -209,6 +474,20 @@ class Loadgen:
 
 def mb(kib):
     return kib * 1024 / 1e6
+
+
+def memory_peak_after(samples, baseline, last, held_from, lingered):
+    """The peak of RssSampler samples and the "after" reading AFTER_S past the last delivery
+    (`last`), None when the subscribers did not linger. They close their streams AFTER_S + 1
+    after `held_from` (when the first of them had all its events). The peak is over
+    everything from the first publish to the "after" reading (or to the end, when the run did
+    not complete and so did not linger with its streams open)."""
+    held_until = held_from + (AFTER_S + 1) * 1e9
+    after = next((kib for t, kib in samples if last + AFTER_S * 1e9 <= t < held_until),
+                 None) if lingered else None
+    until = last + AFTER_S * 1e9 if after is not None else float("inf")
+    peak = max([kib for t, kib in samples if t <= until] + [baseline])
+    return peak, after
 
 
 def burst(lg, server, subs, events, size):
@@ -238,14 +517,8 @@ def burst(lg, server, subs, events, size):
             proc.kill()
             proc.wait()
         raise
-    # The peak is over everything from the first publish to the "after" reading (or to the end,
-    # when the run did not complete and so did not linger with its streams open).
     last = r["last_event_ts"]
-    held_until = last + (AFTER_S + 1) * 1e9  # the subscribers close their streams then
-    after = next((kib for t, kib in sampler.samples if last + AFTER_S * 1e9 <= t < held_until),
-                 None) if r["lingered"] else None
-    until = last + AFTER_S * 1e9 if after is not None else float("inf")
-    peak = max([kib for t, kib in sampler.samples if t <= until] + [baseline])
+    peak, after = memory_peak_after(sampler.samples, baseline, last, last, r["lingered"])
     lat = r["latency_ns"]
     return {"deliveries_per_sec": r["deliveries_per_sec"],
             "first_publish_to_last_delivery_ms":
@@ -312,6 +585,190 @@ def single(lg, server, events=20):
     return {"p50_ms": lat["p50"] / 1e6, "p99_ms": lat["p99"] / 1e6, "received": r["events_received"]}
 
 
+def publish_rate(lg, pub_node, sub_node, events, subs=5, redis=None):
+    """One publisher as fast as it can (the sidecar's socket; Nchan's HTTP publisher, 4
+    keep-alive connections) on pub_node, a few subscribers of the topic on sub_node: events
+    accepted per second, from the first send to the last reply. With a RedisServer, Redis's
+    CPU and memory too (cluster_publish_rate)."""
+    timeout = max(60, events // 1000)
+    procs = [lg.subscribe(sub_node.sub_url(False), subs, ["--expect-events", str(events),
+                                                          "--timeout", str(timeout)])]
+    meter = None
+    try:
+        meter = RedisMeter(redis) if redis else None
+        time.sleep(1.0)
+        try:
+            if meter:
+                meter.start()
+            pub = lg.publish(pub_node, False, ["--events", str(events), "--size", "64",
+                                               "--timeout", str(timeout)], timeout + 60)
+            r = lg.finish(procs[0], timeout + 60)
+        finally:
+            if meter:
+                meter.stop()
+    finally:
+        Loadgen.kill(procs)
+    out = {"accepted_per_sec": pub["ok"] / (pub["elapsed_ms"] / 1e3) if pub["elapsed_ms"] > 0 else 0,
+           "acknowledged": pub["ok"], "events": events, "publish_errors": pub["errors"],
+           "publish_ms": pub["elapsed_ms"],
+           "first_publish_to_last_delivery_ms":
+               (r["last_event_ts"] - pub["first_send_ts"]) / 1e6 if r["events_received"] else None,
+           "received": r["events_received"], "expected": r["expected"], "failed": r["failed"]}
+    if meter:
+        out.update(redis_figures(meter, max(r["last_event_ts"], pub["last_send_ts"]), events))
+    return out
+
+
+# ---- cluster scenarios: `cl` is a Cluster; events published on node A ----
+
+REMOTE_SOURCE_BASE = "127.0.0.10"  # node B's subscribers bind 127.0.0.10-17, node A's 127.0.0.2-9
+
+
+def subscribe_both(lg, cl, subs, extra, csv_name=None):
+    """Half the subscribers on node A, half on node B, one loadgen process per node so each
+    node's deliveries are timed apart. Returns [proc A, proc B] and their latency CSVs."""
+    procs, csvs = [], []
+    try:
+        for i, node in enumerate(cl.nodes):
+            more = list(extra)
+            if i == 1:
+                more += ["--source-base", REMOTE_SOURCE_BASE]
+            if csv_name:
+                csvs.append(lg.tmp / ("%s-%s-%s.csv" % (csv_name, cl.name, "ab"[i])))
+                more += ["--latency-csv", str(csvs[-1])]
+            procs.append(lg.subscribe(node.sub_url(False), subs // 2 if i == 0 else subs - subs // 2, more))
+    except Exception:
+        Loadgen.kill(procs)
+        raise
+    return procs, csvs
+
+
+def redis_figures(meter, last_ns, events):
+    # A reading two sampling intervals past the last delivery, so Redis's part of it is in.
+    m = meter.finish(last_ns + 2 * RSS_INTERVAL_S * 1e9)
+    return {"redis_cpu_ms": m["redis_cpu_ms"], "redis_idle_ms_per_s": m["redis_idle_ms_per_s"],
+            "redis_cpu_ms_per_event": m["redis_cpu_net_ms"] / events,
+            "redis_bytes_per_event": m["redis_dataset_growth_b"] / events,
+            "redis_peak_growth_kb": m["redis_used_memory_peak_growth_b"] / 1e3}
+
+
+def weighted_percentiles(csvs, reports, ps):
+    """Percentiles of every delivery, from the processes' latency CSVs: each holds an evenly
+    spaced sample of its deliveries, so a row stands for received/rows of them."""
+    rows = []
+    for path, r in zip(csvs, reports):
+        try:
+            lat = [int(l.split(",")[1]) for l in Path(path).read_text().splitlines()[1:] if l]
+        except OSError:
+            lat = []
+        if lat:
+            w = r["events_received"] / len(lat)
+            rows += [(v, w) for v in lat]
+    if not rows:
+        return [None for _ in ps]
+    rows.sort()
+    total = sum(w for _, w in rows)
+    out = []
+    for p in ps:
+        acc, target = 0.0, p * total
+        for v, w in rows:
+            acc += w
+            if acc >= target:
+                out.append(v / 1e6)
+                break
+        else:
+            out.append(rows[-1][0] / 1e6)
+    return out
+
+
+def per_node_latency(reports):
+    out = {}
+    for tag, r in zip("ab", reports):
+        lat = r["latency_ns"]
+        if lat["count"]:
+            out.update({"p50_%s_ms" % tag: lat["p50"] / 1e6, "p99_%s_ms" % tag: lat["p99"] / 1e6,
+                        "max_%s_ms" % tag: lat["max"] / 1e6})
+    return out
+
+
+def totals(reports):
+    reasons = {}
+    for r in reports:
+        for reason, count in {**r.get("failure_reasons", {}), **r.get("disconnect_reasons", {})}.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return {"received": sum(r["events_received"] for r in reports),
+            "expected": sum(r["expected"] for r in reports),
+            "failed": sum(r["failed"] + r.get("disconnected_early", 0) for r in reports),
+            "failure_reasons": reasons}
+
+
+def cluster_burst(lg, cl, subs, events, size):
+    """burst() across two nodes: the same events, the subscribers split over A and B."""
+    timeout = max(120, subs * events // 20000)
+    cl.warm_up(lg)
+    procs, csvs = subscribe_both(lg, cl, subs, ["--expect-events", str(events), "--timeout", str(timeout),
+                                                "--linger", str(AFTER_S + 1)], "burst")
+    try:
+        meter = RedisMeter(cl.redis)  # its idle reading runs while the streams settle
+        time.sleep(1.0)
+        pids = cl.pids()
+        baseline = rss_kib(pids)
+        sampler = RssSampler(pids).start()
+        try:
+            meter.start()
+            pub = lg.publish(cl.nodes[0], False, ["--events", str(events), "--size", str(size),
+                                                  "--timeout", str(timeout)], timeout + 60)
+            reports = [lg.finish(p, timeout + AFTER_S + 60) for p in procs]
+        finally:
+            sampler.stop()
+            meter.stop()
+    finally:
+        Loadgen.kill(procs)
+    got = [r for r in reports if r["events_received"]]
+    first = min((r["first_event_ts"] for r in got), default=0)
+    last = max((r["last_event_ts"] for r in got), default=0)
+    lingered = all(r["lingered"] for r in reports)
+    held_from = min(r["last_event_ts"] for r in reports)
+    peak, after = memory_peak_after(sampler.samples, baseline, last, held_from, lingered)
+    out = totals(reports)
+    p50, p99 = weighted_percentiles(csvs, reports, (0.50, 0.99))
+    out.update({
+        "deliveries_per_sec": out["received"] / ((last - first) / 1e9) if last > first else None,
+        "first_publish_to_last_delivery_ms": (last - pub["first_send_ts"]) / 1e6 if got else None,
+        "p50_ms": p50, "p99_ms": p99, **per_node_latency(reports),
+        "rss_baseline_mb": mb(baseline), "rss_growth_peak_mb": mb(peak - baseline),
+        "rss_growth_after_mb": mb(after - baseline) if after is not None else None,
+        **redis_figures(meter, last, events)})
+    return out
+
+
+def cluster_steady(lg, cl, subs, rate, seconds):
+    """steady() across two nodes: latency on node A (local) and on node B (through Redis)."""
+    events = rate * seconds
+    cl.warm_up(lg)
+    procs, _ = subscribe_both(lg, cl, subs, ["--expect-events", str(events), "--timeout", "120"])
+    try:
+        meter = RedisMeter(cl.redis)
+        time.sleep(1.0)
+        try:
+            meter.start()
+            lg.publish(cl.nodes[0], False, ["--events", str(events), "--rate", str(rate), "--size", "64"])
+            reports = [lg.finish(p) for p in procs]
+        finally:
+            meter.stop()
+    finally:
+        Loadgen.kill(procs)
+    out = totals(reports)
+    out.update(per_node_latency(reports))
+    out.update(redis_figures(meter, max(r["last_event_ts"] for r in reports), events))
+    return out
+
+
+def cluster_publish_rate(lg, cl, events, subs=5):
+    cl.warm_up(lg)
+    return publish_rate(lg, cl.nodes[0], cl.nodes[1], events, subs, cl.redis)
+
+
 def sig3(v):
     """Three significant digits, without an exponent for everyday magnitudes: 1234 -> 1230."""
     return "%g" % float("%.3g" % v)
@@ -343,6 +800,60 @@ BURST_FIGURES = [
 ]
 
 
+def ms3(v):
+    return sig3(v) if v >= 0.001 else "%.2g" % v
+
+
+# The figures of the cluster scenarios, as BURST_FIGURES plus the key of the same figure in the
+# single-node scenario (Scenario.single), shown beside it; None where there is none.
+REDIS_FIGURES = [
+    ("redis_cpu_ms", "Redis CPU, first publish to last delivery (ms)", False, 0, sig3, None),
+    ("redis_idle_ms_per_s", "Redis CPU while idle before the first publish (ms/s)", None, 0, sig3, None),
+    ("redis_cpu_ms_per_event", "Redis CPU per event, beyond its idle rate (ms)", False, 0, ms3, None),
+]
+CLUSTER_BURST_FIGURES = [
+    ("deliveries_per_sec", "deliveries/s, both nodes (first to last delivery)", True, 0, per_second,
+     "deliveries_per_sec"),
+    ("first_publish_to_last_delivery_ms", "first publish to last delivery (ms)", False, 0, sig3,
+     "first_publish_to_last_delivery_ms"),
+    ("p50_ms", "delivery latency p50, both nodes (ms)", False, 0, sig3, "p50_ms"),
+    ("p99_ms", "delivery latency p99, both nodes (ms)", False, 0, sig3, "p99_ms"),
+    ("p50_a_ms", "delivery latency p50 on node A, the publisher's (ms)", False, 0, sig3, None),
+    ("p99_a_ms", "delivery latency p99 on node A (ms)", False, 0, sig3, None),
+    ("p50_b_ms", "delivery latency p50 on node B, remote (ms)", False, 0, sig3, None),
+    ("p99_b_ms", "delivery latency p99 on node B (ms)", False, 0, sig3, None),
+    ("rss_baseline_mb", "resident memory of both nodes with the idle subscribers (MB)", None, 0, one_decimal,
+     "rss_baseline_mb"),
+    ("rss_growth_peak_mb", "memory growth of both nodes at the peak of the burst (MB)", False, 1.0, one_decimal,
+     "rss_growth_peak_mb"),
+    ("rss_growth_after_mb", "memory growth of both nodes %g s after the last delivery (MB)" % AFTER_S, False,
+     1.0, one_decimal, "rss_growth_after_mb"),
+    *REDIS_FIGURES,
+    ("redis_bytes_per_event", "Redis memory kept per event (bytes of used_memory_dataset)", False, 0, sig3,
+     None),
+    # As for the servers, growth below 1 MB is noise: no ratio for it.
+    ("redis_peak_growth_kb", "Redis memory growth at its peak (KB of used_memory)", False, 1000, sig3, None),
+]
+CLUSTER_STEADY_FIGURES = [
+    ("p50_b_ms", "delivery latency p50 on node B, remote (ms)", False, 0, sig3, "p50_ms"),
+    ("p99_b_ms", "delivery latency p99 on node B (ms)", False, 0, sig3, "p99_ms"),
+    ("max_b_ms", "delivery latency max on node B (ms)", False, 0, sig3, "max_ms"),
+    ("p50_a_ms", "delivery latency p50 on node A, the publisher's (ms)", False, 0, sig3, "p50_ms"),
+    ("p99_a_ms", "delivery latency p99 on node A (ms)", False, 0, sig3, "p99_ms"),
+    ("max_a_ms", "delivery latency max on node A (ms)", False, 0, sig3, "max_ms"),
+    *REDIS_FIGURES,
+]
+CLUSTER_PUBLISH_FIGURES = [
+    ("accepted_per_sec", "events accepted/s (first send to last reply)", True, 0, per_second,
+     "accepted_per_sec"),
+    ("first_publish_to_last_delivery_ms", "first publish to last delivery on node B (ms)", False, 0, sig3,
+     "first_publish_to_last_delivery_ms"),
+    *REDIS_FIGURES,
+    # As for the servers, growth below 1 MB is noise: no ratio for it.
+    ("redis_peak_growth_kb", "Redis memory growth at its peak (KB of used_memory)", False, 1000, sig3, None),
+]
+
+
 @dataclass
 class Scenario:
     name: str
@@ -351,6 +862,9 @@ class Scenario:
     higher: bool  # whether a higher headline is better
     desc: str
     figures: list = None  # rows of a table of its own below the summary, as BURST_FIGURES
+    cluster: bool = False  # runs on two nodes and Redis (Cluster); its table goes under "Cluster"
+    single: str = None  # cluster: the single-node scenario whose figures go beside (CLUSTER_*)
+    target: tuple = None  # cluster: (key, factor, text): the goal, stated in the report only
 
 
 SCENARIOS = [
@@ -378,6 +892,27 @@ SCENARIOS = [
              "all_streaming_ms", False, "connect storm: 19k connections at once (ms until all stream; failures)"),
     Scenario("single", lambda lg, s, tmp, q: single(lg, s, 5 if q else 20),
              "p99_ms", False, "single subscriber, 1 event/s (p99 latency, ms)"),
+    Scenario("publish_rate", lambda lg, s, tmp, q: publish_rate(lg, s, s, 2000 if q else 20000),
+             "accepted_per_sec", True,
+             "publish rate: one publisher as fast as it can, 20k events, 5 subscribers (accepted events/s)"),
+    Scenario("cluster_burst", lambda lg, c, tmp, q: cluster_burst(lg, c, 2000 if q else 10000, 100, 30),
+             "deliveries_per_sec", True,
+             "cluster burst: 2 nodes and Redis, 10k subscribers (5k per node), 100 events of 30 bytes "
+             "back to back on node A (deliveries/s)",
+             CLUSTER_BURST_FIGURES, True, "burst",
+             ("deliveries_per_sec", 10, "total deliveries/s at least 10× Nchan's")),
+    Scenario("cluster_steady", lambda lg, c, tmp, q: cluster_steady(lg, c, 2000 if q else 10000, 5, 4 if q else 10),
+             "p99_b_ms", False,
+             "cluster steady: 2 nodes and Redis, 10k subscribers (5k per node), 5 events/s for 10 s on "
+             "node A (p99 latency on node B, ms)",
+             CLUSTER_STEADY_FIGURES, True, "steady",
+             ("p99_b_ms", 0.7, "p99 latency on the remote node B at most 0.7× Nchan's")),
+    Scenario("cluster_publish_rate", lambda lg, c, tmp, q: cluster_publish_rate(lg, c, 2000 if q else 20000),
+             "accepted_per_sec", True,
+             "cluster publish rate: one publisher on node A as fast as it can, 20k events, 5 subscribers "
+             "on node B (accepted events/s)",
+             CLUSTER_PUBLISH_FIGURES, True, "publish_rate",
+             ("accepted_per_sec", 10, "one socket publisher at least 10× Nchan's publish rate")),
 ]
 
 
@@ -425,27 +960,40 @@ def plot(results, out_png, tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", default=str(ROOT / "build-release"))
-    parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument("--only", help="comma-separated scenario names; cluster = every cluster_ one")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
     args = parser.parse_args()
     build = Path(args.build)
     wanted = set(args.only.split(",")) if args.only else None
+    if wanted:
+        unknown = wanted - {sc.name for sc in SCENARIOS} - {"cluster"}
+        if unknown:
+            parser.error("unknown scenario %s (known: %s, cluster)"
+                         % (", ".join(sorted(unknown)), ", ".join(sc.name for sc in SCENARIOS)))
     tmp = Path(tempfile.mkdtemp(prefix="sse-bench-"))
     lg = Loadgen(build, tmp)
     servers = [Sidecar(build, tmp), Nchan(tmp)]
+    clusters = [
+        Cluster("sidecar", tmp, lambda tag, redis_port: Sidecar(build, tmp, tag + "-", free_port(), free_port(),
+                                                                  redis_port)),
+        Cluster("nchan", tmp, lambda tag, redis_port: NchanNode(tmp, tag, free_port(), redis_port)),
+    ]
     results = {s.name: {} for s in servers}
+    # A SIGTERM unwinds like Ctrl-C, through the finally clauses that stop every server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for sc in SCENARIOS:
             name = sc.name
-            if wanted and name not in wanted:
+            if wanted and name not in wanted and not (sc.cluster and "cluster" in wanted):
                 continue
+            kinds = clusters if sc.cluster else servers
             # Alternate which server goes first so neither always runs on a warmer machine.
-            order = servers if len(results["sidecar"]) % 2 == 0 else list(reversed(servers))
+            order = kinds if len(results["sidecar"]) % 2 == 0 else list(reversed(kinds))
             for server in order:
                 log("%s: %s" % (name, server.name))
-                server.start()
                 try:
+                    server.start()
                     results[server.name][name] = sc.run(lg, server, tmp, args.quick)
                 except Exception as e:  # a failed scenario is reported, not hidden
                     results[server.name][name] = {"error": str(e)}
@@ -454,8 +1002,10 @@ def main():
                     server.stop()
                 log("  %s" % json.dumps(results[server.name][name]))
     finally:
-        for s in servers:
+        for s in servers + clusters:
             s.stop()
+    # Kept beside the raw data, so that a run is not lost to a report that fails to render.
+    (tmp / "results.json").write_text(json.dumps(results, indent=1))
     write_report(results, Path(args.out), tmp, args.quick)
     log("results in %s (raw data in %s)" % (args.out, tmp))
 
@@ -495,11 +1045,68 @@ def figure_table(sc, s, n):
     return rows
 
 
+def cluster_table(sc, s, n, one):
+    """figure_table for a cluster scenario, plus the single-node scenario's figures (`one`: the
+    sidecar's and Nchan's results, None when it did not run) in two columns beside."""
+    s1, n1 = one
+    with_one = s1 is not None or n1 is not None
+
+    def cell(r, first, key, fmt):
+        if r is None or key is None:
+            return ""
+        if "error" in r:
+            return "error: " + r["error"] if first else "–"
+        v = r.get(key)
+        return fmt(v) if isinstance(v, (int, float)) else "n/a"
+    head = "| figure | sidecar | Nchan | ratio |"
+    rule = "|---|---|---|---|"
+    if with_one:
+        head += " sidecar, one node | Nchan, one node |"
+        rule += "---|---|"
+    rows = [head, rule]
+    for i, (key, label, higher, least, fmt, key1) in enumerate(sc.figures):
+        row = "| %s | %s | %s | %s |" % (label, cell(s, i == 0, key, fmt), cell(n, i == 0, key, fmt),
+                                         ratio_text(s.get(key), n.get(key), higher, least))
+        if with_one:
+            row += " %s | %s |" % (cell(s1, i == 0, key1, fmt), cell(n1, i == 0, key1, fmt))
+        rows.append(row)
+
+    def count(r, got, of, bad, bad_text):
+        if r is None or got not in r:
+            return "–" if r is not None else ""
+        text = "{:,} of {:,}".format(r[got], r[of])
+        if not r.get(bad):
+            return text
+        reasons = r.get("failure_reasons") or {}
+        why = " (%s)" % ", ".join("%s: %d" % kv for kv in sorted(reasons.items())) if reasons else ""
+        return text + ", %d %s%s" % (r[bad], bad_text, why)
+    for label, counted in (("deliveries received", ("received", "expected", "failed", "streams failed")),
+                           ("events acknowledged", ("acknowledged", "events", "publish_errors", "errors"))):
+        if counted[0] not in s and counted[0] not in n:
+            continue
+        row = "| %s | %s | %s |  |" % (label, count(s, *counted), count(n, *counted))
+        if with_one:
+            row += " %s | %s |" % (count(s1, *counted), count(n1, *counted))
+        rows.append(row)
+    return rows
+
+
+def target_text(sc, s, n):
+    """The scenario's target and where this run stands against it (not enforced)."""
+    key, factor, text = sc.target
+    sv, nv = s.get(key), n.get(key)
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (sv, nv)):
+        return "Target: %s; this run: n/a." % text
+    met = sv >= factor * nv if sc.higher else sv <= factor * nv
+    return "Target: %s; this run: sidecar/Nchan = %s×, %s." % (text, sig3(sv / nv), "met" if met else "not met")
+
+
 def write_report(results, out, tmp, quick):
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_name("latency.png")
     rows = []
     details = []
+    cluster = []
     for sc in SCENARIOS:
         metric = sc.metric
         s = results["sidecar"].get(sc.name)
@@ -511,7 +1118,12 @@ def write_report(results, out, tmp, quick):
         shown = {metric, "csv", *(f[0] for f in sc.figures or ())}
         extra_s = ", ".join("%s %s" % (k, fmt(v, s)) for k, v in s.items() if k not in shown)
         extra_n = ", ".join("%s %s" % (k, fmt(v, n)) for k, v in n.items() if k not in shown)
-        if sc.figures:
+        if sc.cluster:
+            extra_s = extra_n = "more figures under Cluster"
+            one = (results["sidecar"].get(sc.single), results["nchan"].get(sc.single))
+            cluster += ["### " + sc.desc.rsplit(" (", 1)[0], "", *cluster_table(sc, s, n, one), "",
+                        target_text(sc, s, n), ""]
+        elif sc.figures:
             extra_s, extra_n = [(e + "; " if e else "") + "more figures below" for e in (extra_s, extra_n)]
             details += ["### " + sc.desc.rsplit(" (", 1)[0], "", *figure_table(sc, s, n), ""]
         rows.append("| %s | %s | %s | %s |\n|  | <sub>%s</sub> | <sub>%s</sub> |  |" % (
@@ -543,6 +1155,29 @@ def write_report(results, out, tmp, quick):
                  "last delivery, the subscribers still connected (no ratio where either growth is "
                  "under 1 MB)."
                  % (RSS_INTERVAL_S * 1000, AFTER_S), "", *details]
+    if cluster:
+        text += ["## Cluster", "",
+                 "Each server runs as two nodes on this machine sharing one redis-server, started "
+                 "fresh for each scenario and server (no persistence): two sidecars with `engine.type: "
+                 "redis`, two nginx with Nchan's `nchan_redis_pass` (bench/nchan-redis.conf.in, one "
+                 "worker each; each sidecar has a worker per core). Events are always published on "
+                 "node A; the subscribers are split evenly over A and the remote node B, which gets "
+                 "the events only through Redis, and each node's subscribers are a loadgen process "
+                 "of their own, so the latency on each node is measured apart. Before the "
+                 "subscribers connect, %d events go to another topic on node A, so that Redis's "
+                 "one-off costs of a first publish (script compilation, some 200-400 KB) are not "
+                 "counted against the scenario's events. The figures are "
+                 "measured as under Bursts; memory is that of both nodes (not Redis's). Redis's CPU "
+                 "is the time of all its threads (/proc schedstat) from just before the first publish "
+                 "to just after the last delivery; per event published, less its idle rate (its "
+                 "cron and the servers' keep-alives, read over the second before the first "
+                 "publish) over that time. Its memory is INFO `used_memory_dataset` kept per event "
+                 "after the last delivery (without the clients' buffers, which Redis resizes on its "
+                 "own schedule) and `used_memory` at its peak (`used_memory_peak`), each less its "
+                 "value before the first publish. Beside the cluster "
+                 "figures, where the same run had them, are the same scenario's on one node (all "
+                 "subscribers on it, no Redis), so the cost of going through Redis shows. The "
+                 "targets are goals stated for comparison, not checked by the run." % WARM_UP_EVENTS, "", *cluster]
     text += ["What bounds each scenario, with a profile: [analysis.md](analysis.md).", ""]
     out.write_text("\n".join(text))
 
