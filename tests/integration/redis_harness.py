@@ -461,7 +461,8 @@ def sidecar_redis_support(binary):
     if proc.returncode == 0:
         result = (True, "")
     elif proc.returncode == 2 and NO_ENGINE_SECTION in output:
-        result = (False, "%s has no Redis engine (--check-config: %s)" % (binary, output))
+        result = (False, "%s has no Redis engine (--check-config: %s)"
+                  % (binary, NO_ENGINE_SECTION))
     else:
         raise AssertionError("--check-config refused the Redis engine config (exit %s): %s"
                              % (proc.returncode, output))

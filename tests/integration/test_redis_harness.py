@@ -60,7 +60,8 @@ class RespParsingTest(unittest.TestCase):
                          b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")
         self.assertEqual(encode_command("INCRBY", "k", 10, b"\x00\r\n"),
                          b"*4\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$2\r\n10\r\n$3\r\n\x00\r\n\r\n")
-        self.assertEqual(encode_command("SET", "k", "é"), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n")
+        self.assertEqual(encode_command("SET", "k", "é"),
+                         b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n")
         with self.assertRaises(TypeError):
             encode_command("SET", "k", None)
 
@@ -314,9 +315,8 @@ class SidecarConfigTest(unittest.TestCase):
             self.assertTrue(p.startswith("sse-it-") and p.endswith(":"), p)
 
     def test_engine_overrides(self):
-        config = redis_engine_overrides("127.0.0.1:1", "p:", {"history": {"max_events": 3},
-                                                             "engine": {"redis": {"username": "u"}}},
-                                        command_timeout="300ms")
+        overrides = {"history": {"max_events": 3}, "engine": {"redis": {"username": "u"}}}
+        config = redis_engine_overrides("127.0.0.1:1", "p:", overrides, command_timeout="300ms")
         self.assertEqual(config["history"], {"max_events": 3})
         self.assertEqual(config["engine"]["type"], "redis")
         redis = config["engine"]["redis"]
