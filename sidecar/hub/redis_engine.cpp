@@ -339,7 +339,7 @@ void RedisEngine::catch_up() {
     // First sync: live delivery starts after what Redis has now.
     commands_.command({"MGET", prefix_ + "epoch", prefix_ + "seq"},
                       [this](const redisReply* reply, const std::string& error) {
-                        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+                        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
                           catching_up_ = false;
                           synced_ = false;
                           subscriber_.reset("cannot read the sequence: " + error);
