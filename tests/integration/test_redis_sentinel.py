@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from redis_harness import REDIS_SERVER, RespClient, _free_port
+from redis_harness import REDIS_SERVER, RespClient, RespError, _free_port
 from sidecar_harness import wait_until
 from test_redis_engine import RedisEngineCase
 
@@ -105,7 +105,16 @@ class SentinelFailoverTest(RedisEngineCase):
             self.assertTrue(publish(n)["ok"])
         before_switch = order[-1]
 
-        sentinels[0].command("SENTINEL", "failover", MASTER)
+        # A sentinel promotes a replica only once it has its INFO (asked every few seconds):
+        # until then it answers NOGOODSLAVE.
+        def failover():
+            try:
+                return sentinels[0].command("SENTINEL", "failover", MASTER) == "OK"
+            except RespError as e:
+                if "NOGOODSLAVE" not in str(e):
+                    raise
+                return False
+        wait_until(failover, 20, interval=0.5, message="a sentinel to start the failover")
         wait_until(lambda: sentinels[0].primary_port() == replica.port, 15,
                    message="the failover to the replica")
         # Publishing goes on: a few may be refused during the switch, then all are taken.
