@@ -81,6 +81,9 @@ std::vector<EventRef> events_from(const redisReply* r, std::size_t first) {
   return events;
 }
 
+// Publishes per script call at most: a call holds Redis for its length.
+constexpr std::size_t kMaxBatch = 256;
+
 // How long a node's presence outlives its last lease renewal (it renews every second).
 constexpr std::chrono::milliseconds kPresenceLease{10000};
 
@@ -103,7 +106,8 @@ RedisClient::Options client_options(const RedisConfig& c) {
 
 }  // namespace
 
-// One announcement on the events channel: "<epoch> <seq> <topics>\n<frame>".
+// One event of an announcement on the events channel: "<epoch> <seq> <frame length> <topics>\n"
+// then the frame; a message holds the events of one committed batch, one after the other.
 struct RedisEngine::Message {
   std::uint64_t epoch = 0;
   std::uint64_t seq = 0;
@@ -111,18 +115,28 @@ struct RedisEngine::Message {
   std::string_view topics;
   std::string_view frame;
 
-  bool parse(std::string_view payload) {
+  // Takes the first event off `payload`.
+  bool parse(std::string_view& payload) {
     auto nl = payload.find('\n');
     if (nl == std::string_view::npos) return false;
     std::string_view head = payload.substr(0, nl);
-    frame = payload.substr(nl + 1);
-    auto a = head.find(' ');
-    if (a == std::string_view::npos) return false;
-    auto b = head.find(' ', a + 1);
-    if (b == std::string_view::npos) return false;
-    epoch_text = head.substr(0, a);
-    topics = head.substr(b + 1);
-    return to_u64(epoch_text, epoch) && to_u64(head.substr(a + 1, b - a - 1), seq);
+    std::string_view fields[3];
+    for (auto& f : fields) {
+      auto sp = head.find(' ');
+      if (sp == std::string_view::npos) return false;
+      f = head.substr(0, sp);
+      head.remove_prefix(sp + 1);
+    }
+    std::uint64_t length = 0;
+    epoch_text = fields[0];
+    topics = head;
+    if (!to_u64(epoch_text, epoch) || !to_u64(fields[1], seq) || !to_u64(fields[2], length) ||
+        length > payload.size() - nl - 1) {
+      return false;
+    }
+    frame = payload.substr(nl + 1, length);
+    payload.remove_prefix(nl + 1 + length);
+    return true;
   }
 };
 
@@ -139,6 +153,7 @@ RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const Histo
       presence_sha_(sha1_hex(redis_scripts::kPresence)),
       lease_sha_(sha1_hex(redis_scripts::kLease)),
       node_(random_node_id()),
+      flush_(event_new(base, -1, 0, &on_flush, this)),
       wakeup_(base, [this] {
         std::vector<Task> tasks;
         {
@@ -223,30 +238,57 @@ void RedisEngine::eval(std::string_view script, const std::string& sha,
 
 void RedisEngine::publish(EventDraft draft, PublishDone done) {
   if (!commands_.ready()) return done(PublishOutcome{false, {}, false, kUnavailable});
-  std::string fields;
-  fields.reserve(draft.data.size() + draft.name.size() + 32);
-  append_sse_fields(fields, draft.name, draft.data, draft.retry);
+  Queued q;
+  q.fields.reserve(draft.data.size() + draft.name.size() + 32);
+  append_sse_fields(q.fields, draft.name, draft.data, draft.retry);
+  q.key = std::move(draft.idempotency_key);
+  q.topics = std::move(draft.topics);
+  q.done = std::move(done);
+  queued_.push_back(std::move(q));
+  // The publishes of one loop turn (a burst read from one socket) go as one script call.
+  if (queued_.size() == 1) event_active(flush_.get(), EV_TIMEOUT, 0);
+  if (queued_.size() >= kMaxBatch) flush_publishes();
+}
+
+void RedisEngine::on_flush(evutil_socket_t, short, void* self) {
+  static_cast<RedisEngine*>(self)->flush_publishes();
+}
+
+void RedisEngine::flush_publishes() {
+  if (queued_.empty()) return;
+  std::vector<Queued> batch;
+  batch.swap(queued_);
   std::vector<std::string> args{prefix_,
                                 epoch_text_,
                                 std::to_string(seen_),
                                 std::to_string(history_.max_events),
                                 std::to_string(history_.max_bytes),
                                 std::to_string(history_.max_age.count()),
-                                std::move(fields),
-                                std::move(draft.idempotency_key)};
-  for (auto& t : draft.topics) args.push_back(std::move(t));
-  // Acknowledged only once Redis answered: the event is then in shared history, and announced.
+                                std::to_string(batch.size())};
+  std::vector<PublishDone> dones;
+  dones.reserve(batch.size());
+  for (auto& q : batch) {
+    args.push_back(std::move(q.fields));
+    args.push_back(std::move(q.key));
+    args.push_back(std::to_string(q.topics.size()));
+    for (auto& t : q.topics) args.push_back(std::move(t));
+    dones.push_back(std::move(q.done));
+  }
+  // Acknowledged only once Redis answered: the events are then in shared history, and announced.
   eval(redis_scripts::kPublish, publish_sha_, std::move(args),
-       [this, done = std::move(done)](const redisReply* reply, const std::string& error) {
-         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+       [this, dones = std::move(dones)](const redisReply* reply, const std::string& error) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 * dones.size()) {
            if (!error.empty() && error != kUnavailable) {
              spdlog::warn("publish through redis failed: {}", error);
            }
-           return done(PublishOutcome{false, {}, false, kUnavailable});
+           for (const auto& done : dones) done(PublishOutcome{false, {}, false, kUnavailable});
+           return;
          }
-         EventId id{num(reply->element[0]), num(reply->element[1])};
-         if (id.epoch == epoch_) seen_ = std::max(seen_, id.seq);
-         done(PublishOutcome{true, id, num(reply->element[2]) == 1, {}});
+         for (std::size_t i = 0; i < dones.size(); ++i) {
+           EventId id{num(reply->element[3 * i]), num(reply->element[3 * i + 1])};
+           if (id.epoch == epoch_) seen_ = std::max(seen_, id.seq);
+           dones[i](PublishOutcome{true, id, num(reply->element[3 * i + 2]) == 1, {}});
+         }
        });
 }
 
@@ -292,18 +334,21 @@ void RedisEngine::on_message(std::string_view payload) {
     }
     return;
   }
-  if (!synced_ || catching_up_) {
-    held_.emplace_back(payload);
-    return;
-  }
-  Message m;
-  if (!m.parse(payload)) {
-    spdlog::warn("redis: an announcement that is not an event; ignored");
-    return;
-  }
-  if (!take(m)) {
-    held_.emplace_back(payload);
-    catch_up();
+  while (!payload.empty()) {
+    std::string_view rest = payload;
+    Message m;
+    if (!m.parse(rest)) {
+      spdlog::warn("redis: an announcement that is not an event; ignored");
+      return;
+    }
+    std::string_view one = payload.substr(0, payload.size() - rest.size());
+    payload = rest;
+    if (!synced_ || catching_up_) {
+      held_.emplace_back(one);
+    } else if (!take(m)) {
+      held_.emplace_back(one);  // and the rest of the message after it, while catching up
+      catch_up();
+    }
   }
 }
 
@@ -415,7 +460,8 @@ void RedisEngine::finish_catch_up() {
   held.swap(held_);
   for (std::size_t i = 0; i < held.size(); ++i) {
     Message m;
-    if (!m.parse(held[i])) continue;
+    std::string_view one = held[i];
+    if (!m.parse(one)) continue;
     if (!take(m)) {
       held_.assign(held.begin() + static_cast<std::ptrdiff_t>(i), held.end());
       return catch_up();

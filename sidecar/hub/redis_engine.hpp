@@ -58,6 +58,14 @@ class RedisEngine final : public Engine {
  private:
   struct Message;
   using Task = std::function<void()>;
+  struct Queued {
+    std::string fields;  // the frame without its id line
+    std::string key;     // idempotency key
+    std::vector<std::string> topics;
+    PublishDone done;
+  };
+  static void on_flush(evutil_socket_t, short, void* self);
+  void flush_publishes();
 
   void on_primary(const std::string& address);  // from the sentinels
   void on_commands_ready();
@@ -85,7 +93,9 @@ class RedisEngine final : public Engine {
   std::string read_sha_;
   std::string presence_sha_;
   std::string lease_sha_;
-  const std::string node_;                   // this process, in Redis's presence records
+  const std::string node_;      // this process, in Redis's presence records
+  std::vector<Queued> queued_;  // publishes of this loop turn, sent as one batch
+  EventPtr flush_;
   std::unique_ptr<RedisSentinel> sentinel_;  // with engine.redis.sentinels
   bool started_ = false;
   PresenceListener presence_leaves_;

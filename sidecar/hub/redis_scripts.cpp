@@ -4,74 +4,105 @@ namespace sidecar::redis_scripts {
 
 const std::string_view kPublish = R"lua(
 local p = ARGV[1]
-local ikey = ARGV[8]
-if ikey ~= '' then
-  -- A retry of a publish already made: its id, and no second event.
-  local prior = redis.call('GET', p .. 'idem:' .. ikey)
-  if prior then
-    local dash = string.find(prior, '-', 1, true)
-    return {string.sub(prior, 1, dash - 1), string.sub(prior, dash + 1), 1}
-  end
-end
+local max_events, max_bytes, max_age = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local epoch = redis.call('GET', p .. 'epoch')
 local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
 if (not epoch) or (epoch == ARGV[2] and seq < tonumber(ARGV[3])) then
   -- No epoch (new data, or the data was lost), or a server behind what a node has seen (a
-  -- failover to a replica that missed writes): the ids start a new epoch.
+  -- failover to a replica that missed writes): the ids start a new epoch. The sequence never
+  -- goes back, across epochs too: streams compare ids by it.
   local t = redis.call('TIME')
   epoch = t[1] .. string.format('%06d', tonumber(t[2]))
   redis.call('SET', p .. 'epoch', epoch)
-  -- The sequence never goes back, across epochs too: streams compare ids by it.
   seq = math.max(seq, tonumber(ARGV[3]))
-  redis.call('SET', p .. 'seq', seq)
 end
-seq = redis.call('INCR', p .. 'seq')
-local max_events = tonumber(ARGV[4])
-local max_bytes = tonumber(ARGV[5])
-local max_age = tonumber(ARGV[6])
-local frame = 'id: ' .. epoch .. '-' .. seq .. '\n' .. ARGV[7]
-local topics = table.concat(ARGV, ' ', 9)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 9, #ARGV do
-  local topic = ARGV[i]
-  local key = p .. 't:' .. topic
-  if redis.call('EXISTS', key) == 0 then
-    -- Its history expired: every event it had lies behind its horizon now.
-    local last = redis.call('ZSCORE', p .. 'topics', topic)
-    if last then redis.call('HSET', p .. 'horizon', topic, last) end
-    redis.call('HSET', p .. 'bytes', topic, 0)
-  end
-  if max_events > 0 and max_bytes > 0 then
-    redis.call('XADD', key, '0-' .. seq, 'f', frame, 'm', now, 'tp', topics)
-    local len = redis.call('XLEN', key)
-    local bytes = redis.call('HINCRBY', p .. 'bytes', topic, #frame)
-    local cut = nil
-    while len > 0 do
-      local front = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
-      local fields = front[2]
-      local size = #fields[2]
-      if len <= max_events and bytes <= max_bytes and now - tonumber(fields[4]) <= max_age then
-        break
+local out, announce, touched, order = {}, {}, {}, {}
+local i = 8
+for _ = 1, tonumber(ARGV[7]) do
+  local body, ikey, k = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local first = i + 3
+  i = first + k
+  local prior = ikey ~= '' and redis.call('GET', p .. 'idem:' .. ikey)
+  if prior then
+    -- A retry of a publish already made: its id, and no second event.
+    local dash = string.find(prior, '-', 1, true)
+    out[#out + 1] = string.sub(prior, 1, dash - 1)
+    out[#out + 1] = string.sub(prior, dash + 1)
+    out[#out + 1] = 1
+  else
+    seq = seq + 1
+    local frame = 'id: ' .. epoch .. '-' .. seq .. '\n' .. body
+    local topics = table.concat(ARGV, ' ', first, first + k - 1)
+    for j = first, first + k - 1 do
+      local topic = ARGV[j]
+      local st = touched[topic]
+      if not st then
+        st = {key = p .. 't:' .. topic, len = 0, bytes = 0}
+        if redis.call('EXISTS', st.key) == 0 then
+          -- Its history expired: every event it had lies behind its horizon now.
+          local last = redis.call('ZSCORE', p .. 'topics', topic)
+          if last then redis.call('HSET', p .. 'horizon', topic, last) end
+        else
+          st.len = redis.call('XLEN', st.key)
+          st.bytes = tonumber(redis.call('HGET', p .. 'bytes', topic) or '0')
+        end
+        touched[topic] = st
+        order[#order + 1] = topic
       end
-      redis.call('XDEL', key, front[1])
-      len = len - 1
-      bytes = bytes - size
-      cut = front[1]
+      if max_events > 0 and max_bytes > 0 then
+        redis.call('XADD', st.key, '0-' .. seq, 'f', frame, 'm', now, 'tp', topics)
+        st.len = st.len + 1
+        st.bytes = st.bytes + #frame
+      else
+        st.nothing_kept = seq
+      end
+      st.last = seq
+    end
+    announce[#announce + 1] = epoch .. ' ' .. seq .. ' ' .. #frame .. ' ' .. topics .. '\n' .. frame
+    if ikey ~= '' then
+      redis.call('SET', p .. 'idem:' .. ikey, epoch .. '-' .. seq, 'PX', max_age)
+    end
+    out[#out + 1] = epoch
+    out[#out + 1] = tostring(seq)
+    out[#out + 1] = 0
+  end
+end
+redis.call('SET', p .. 'seq', seq)
+-- Each topic the batch touched: trimmed once, from the front, to its bounds.
+for _, topic in ipairs(order) do
+  local st = touched[topic]
+  if st.nothing_kept then
+    redis.call('HSET', p .. 'horizon', topic, st.nothing_kept)
+  else
+    local cut = nil
+    while st.len > 0 do
+      local front = redis.call('XRANGE', st.key, cut and ('(' .. cut) or '-', '+', 'COUNT', 64)
+      local kept = false
+      for _, e in ipairs(front) do
+        local f = e[2]
+        if st.len <= max_events and st.bytes <= max_bytes and now - tonumber(f[4]) <= max_age then
+          kept = true
+          break
+        end
+        st.len = st.len - 1
+        st.bytes = st.bytes - #f[2]
+        cut = e[1]
+      end
+      if kept or #front < 64 then break end
     end
     if cut then
+      redis.call('XTRIM', st.key, 'MINID', '0-' .. (tonumber(string.sub(cut, 3)) + 1))
       redis.call('HSET', p .. 'horizon', topic, string.sub(cut, 3))
-      redis.call('HSET', p .. 'bytes', topic, bytes)
     end
-    redis.call('PEXPIRE', key, max_age)
-  else
-    redis.call('HSET', p .. 'horizon', topic, seq)
+    redis.call('HSET', p .. 'bytes', topic, st.bytes)
+    redis.call('PEXPIRE', st.key, max_age)
   end
-  redis.call('ZADD', p .. 'topics', seq, topic)
+  redis.call('ZADD', p .. 'topics', st.last, topic)
 end
-redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. topics .. '\n' .. frame)
-if ikey ~= '' then redis.call('SET', p .. 'idem:' .. ikey, epoch .. '-' .. seq, 'PX', max_age) end
-return {epoch, tostring(seq), 0}
+if #announce > 0 then redis.call('PUBLISH', p .. 'events', table.concat(announce)) end
+return out
 )lua";
 
 const std::string_view kRead = R"lua(

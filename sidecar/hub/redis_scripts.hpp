@@ -12,18 +12,20 @@
 //   P bytes      hash: frame bytes retained per topic
 //   P horizon    hash: per topic, the highest seq trimmed away (a resume from before it missed)
 //   P topics     sorted set: topics by the seq of their last event
-//   P events     the channel every committed event is published on: "<epoch> <seq> <topics>\n"
-//                followed by the frame
+//   P events     the channel committed events are announced on, a batch per message: per
+//                event "<epoch> <seq> <frame length> <topics>\n" and the frame
 #pragma once
 
 #include <string_view>
 
 namespace sidecar::redis_scripts {
 
-// ARGV: prefix, the node's epoch, the highest seq the node has seen, max_events, max_bytes,
-// max_age (ms), the frame without its id line, the idempotency key ("" = none), then the
-// topics. Returns {epoch, seq, duplicate}: duplicate 1 when the key was used within max_age
-// (then epoch and seq are the first publish's, and nothing was added).
+// Commits a batch of events (what a node was asked to publish in one loop turn), announcing
+// them in one message. ARGV: prefix, the node's epoch, the highest seq the node has seen,
+// max_events, max_bytes, max_age (ms), the count of events, then per event: its frame without
+// the id line, its idempotency key ("" = none), its topic count, its topics. Returns per event
+// epoch, seq, duplicate (1 when its key was used within max_age: then the first publish's id,
+// and nothing added).
 //   P idem:<key>  the id a key's publish got, for max_age
 extern const std::string_view kPublish;
 
