@@ -72,8 +72,9 @@ class Engine {
   // Hub thread. Presence seen on this node: `join` is a subject's first stream here on `topic`,
   // !join its last one. `done(true)` when it changes the whole service's presence too (the
   // first stream anywhere, or the last), which is when it is to be reported. One node: always.
+  // The callbacks are taken by value: engines that answer later keep them.
   virtual void presence(bool join, const std::string& topic, const std::string& subject,
-                        std::function<void(bool global)> done) {
+                        std::function<void(bool global)> done) {  // NOLINT(*-value-param)
     (void)join;
     (void)topic;
     (void)subject;
@@ -84,13 +85,15 @@ class Engine {
   // and leaves the engine finds for nodes that went away reach the presence listener.
   virtual bool shared_presence() const { return false; }
   virtual void presence_subjects(
-      const std::string& topic, std::function<void(std::optional<std::vector<std::string>>)> done) {
+      const std::string& topic,
+      std::function<void(std::optional<std::vector<std::string>>)> done) {  // NOLINT(*-value-param)
     (void)topic;
     done(std::nullopt);
   }
   using PresenceListener =
       std::function<void(const std::string& topic, const std::string& subject)>;
-  virtual void set_presence_leaves(PresenceListener listener) { (void)listener; }
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
+  virtual void set_presence_leaves(PresenceListener /*listener*/) {}
   // Hub thread: whether publishes can be committed now (a shared engine may be unreachable).
   virtual bool ready() const { return true; }
   // Hub thread: the engine's own Prometheus families (connection state, latency, errors).

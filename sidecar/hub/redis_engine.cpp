@@ -473,7 +473,8 @@ void RedisEngine::finish_catch_up() {
 
 void RedisEngine::replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                          ReplayDone done) {
-  post([this, patterns, last = std::string(last_id), done = std::move(done)]() mutable {
+  post([this, patterns = std::vector<TopicPattern>(patterns), last = std::string(last_id),
+        done = std::move(done)]() mutable {
     run_replay(std::move(patterns), std::move(last), std::move(done));
   });
 }

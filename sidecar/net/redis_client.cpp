@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace sidecar {
 namespace {
@@ -68,7 +69,9 @@ void RedisClient::connect() {
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
       host = host.substr(1, host.size() - 2);
     }
-    ac = redisAsyncConnect(host.c_str(), std::atoi(address.c_str() + colon + 1));
+    int port = 0;
+    std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
+    ac = redisAsyncConnect(host.c_str(), port);
   }
   if (!ac || ac->err) {
     std::string why = "cannot connect to " + address + ": " + context_error(ac);
