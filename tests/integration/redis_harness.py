@@ -27,6 +27,8 @@ import time
 import unittest
 import uuid
 
+from sidecar_harness import _OwnsSocket
+
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or \
     "/usr/bin/redis-server"
 
@@ -70,7 +72,7 @@ def encode_command(*args):
     return b"".join(out)
 
 
-class RespClient:
+class RespClient(_OwnsSocket):
     """A blocking RESP2 client. Bulk strings are decoded as UTF-8 (`raw=True`: bytes); an error
     reply raises RespError, or is returned as a RespError instance when `errors='return'`."""
 
@@ -98,18 +100,6 @@ class RespClient:
             except BaseException:
                 self.close()
                 raise
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def command(self, *args, errors="raise"):
         self.sock.sendall(encode_command(*args))
