@@ -15,7 +15,6 @@
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
-#include "sidecar/sse/event.hpp"
 #include "sidecar/stream/output_queue.hpp"
 
 namespace sidecar {
@@ -67,11 +66,9 @@ struct StreamConn {
   bool subject_counted = false;  // counted in ConnectionLimits per subject
   std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
   std::uint64_t delivery = 0;    // the worker's last delivery that served this stream
-  // Resuming: live events wait here until the replay is in, so that none is lost or sent
-  // twice at the seam (an engine may answer the replay after live events arrived).
+  // Resuming: live events wait (in the worker's held list for it) until the replay is in, so
+  // that none is lost or sent twice at the seam (an engine may answer the replay later).
   bool replaying = false;
-  std::vector<EventRef> held;
-  std::size_t held_bytes = 0;
   CloseReason close_reason = CloseReason::kClient;  // decided when its end is decided
   std::chrono::steady_clock::time_point opened;     // when the stream started, for the log
   std::uint64_t events_sent = 0;                    // events queued to it (live and replayed)

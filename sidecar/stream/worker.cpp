@@ -385,8 +385,10 @@ void Worker::apply_replay(std::uint64_t serial, const Replay& replay,
   if (!c || c->state != StreamConn::State::kStreaming) return;
   c->replaying = false;
   std::vector<EventRef> held;
-  held.swap(c->held);
-  c->held_bytes = 0;
+  if (auto it = held_.find(serial); it != held_.end()) {
+    held.swap(it->second.events);
+    held_.erase(it);
+  }
   if (replay.missed) {
     queue_copy(*c, sse_missed_frame(replay.newest.to_string(), last_event_id));
     c->last_seq = std::max(c->last_seq, replay.newest.seq);
@@ -480,8 +482,7 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   c.fd.reset();
   stats_.buffered_bytes.sub(c.out.bytes());
   c.out.clear();
-  c.held.clear();
-  c.held_bytes = 0;
+  held_.erase(c.serial);
   metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
   live_.fetch_sub(1, std::memory_order_relaxed);
   if (dead_.empty()) event_active(reap_event_.get(), EV_TIMEOUT, 0);
@@ -557,10 +558,13 @@ void Worker::hold(StreamConn& c, DeliveryPlan& plan) {
                          [&](const TopicPattern& p) { return p.matches(t); });
     });
     if (!wanted) continue;
-    c.held.emplace_back(&e);
-    c.held_bytes += e.size() + sizeof(EventRef);
+    Held& h = held_[c.serial];
+    h.events.emplace_back(&e);
+    h.bytes += e.size() + sizeof(EventRef);
+    if (h.bytes > config_->limits.subscriber_buffer_bytes) break;
   }
-  if (c.held_bytes > config_->limits.subscriber_buffer_bytes) {
+  auto it = held_.find(c.serial);
+  if (it != held_.end() && it->second.bytes > config_->limits.subscriber_buffer_bytes) {
     stats_.events_dropped.add();
     spdlog::info("stream from {} disconnected: more than {} bytes waiting for its replay", c.peer,
                  config_->limits.subscriber_buffer_bytes);

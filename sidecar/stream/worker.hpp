@@ -138,6 +138,13 @@ class Worker final : public EventListener {
 
   std::unordered_map<std::uint64_t, std::unique_ptr<StreamConn>> conns_;
   SubscriptionIndex index_by_topic_;
+  // Live events held for streams whose replay is not in yet, by serial (few, and briefly: kept
+  // out of StreamConn so an idle stream does not pay for them).
+  struct Held {
+    std::vector<EventRef> events;
+    std::size_t bytes = 0;
+  };
+  std::unordered_map<std::uint64_t, Held> held_;
   std::vector<StreamConn*> dirty_;
   std::vector<StreamConn*> dead_;
   std::uint64_t next_serial_ = 1;
