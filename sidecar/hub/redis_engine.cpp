@@ -551,10 +551,13 @@ void RedisEngine::expire() {
   // History needs nothing here (Redis trims it as events are added, and expires idle topics).
   if (!commands_.ready()) return;
   eval(redis_scripts::kLease, lease_sha_,
-       {prefix_, node_, std::to_string(kPresenceLease.count()), epoch_text_, std::to_string(seen_)},
+       {prefix_, node_, std::to_string(kPresenceLease.count()), epoch_text_, std::to_string(seen_),
+        topics_cursor_},
        [this](const redisReply* reply, const std::string&) {
-         if (!reply || reply->type != REDIS_REPLY_ARRAY) return;
-         for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) return;
+         topics_cursor_ = std::string(str(reply->element[0]));
+         if (topics_cursor_.empty()) topics_cursor_ = "0";
+         for (std::size_t i = 1; i + 1 < reply->elements; i += 2) {
            spdlog::info("presence: {} left '{}' (its node stopped renewing its lease)",
                         str(reply->element[i + 1]), str(reply->element[i]));
            if (presence_leaves_) {

@@ -93,8 +93,9 @@ class RedisEngine final : public Engine {
   std::string read_sha_;
   std::string presence_sha_;
   std::string lease_sha_;
-  const std::string node_;      // this process, in Redis's presence records
-  std::vector<Queued> queued_;  // publishes of this loop turn, sent as one batch
+  const std::string node_;           // this process, in Redis's presence records
+  std::vector<Queued> queued_;       // publishes of this loop turn, sent as one batch
+  std::string topics_cursor_ = "0";  // where forgetting the topics whose history expired goes on
   EventPtr flush_;
   std::unique_ptr<RedisSentinel> sentinel_;  // with engine.redis.sentinels
   bool started_ = false;

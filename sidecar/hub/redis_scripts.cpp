@@ -216,6 +216,24 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', p .. 'nodes', '-inf', '(' .. (
   redis.call('DEL', p .. 'presnode:' .. dead)
   redis.call('ZREM', p .. 'nodes', dead)
 end
+-- A slice of the topics: one whose history expired is forgotten, so that Redis keeps nothing
+-- for topics no longer used; `forgotten` remembers how far they went (a resume from before
+-- that on a topic Redis does not know is told it missed events).
+local scan = redis.call('ZSCAN', p .. 'topics', ARGV[6], 'COUNT', 100)
+local forgotten = tonumber(redis.call('GET', p .. 'forgotten') or '0')
+local forgot = false
+for i = 1, #scan[2], 2 do
+  local topic, last = scan[2][i], tonumber(scan[2][i + 1])
+  if redis.call('EXISTS', p .. 't:' .. topic) == 0 then
+    redis.call('ZREM', p .. 'topics', topic)
+    redis.call('HDEL', p .. 'horizon', topic)
+    redis.call('HDEL', p .. 'bytes', topic)
+    if last > forgotten then forgotten = last end
+    forgot = true
+  end
+end
+if forgot then redis.call('SET', p .. 'forgotten', forgotten) end
+table.insert(leaves, 1, scan[1])
 return leaves
 )lua";
 

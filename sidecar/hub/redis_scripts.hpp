@@ -46,7 +46,10 @@ extern const std::string_view kPresence;
 
 // ARGV: prefix, node, lease (ms), the node's epoch, the highest seq it has seen. Renews the
 // node's lease, and removes the presence of nodes whose lease expired; starts a new epoch when
-// Redis is behind the node (as kPublish does). Returns the leaves: topic, subject pairs.
+// Redis is behind the node (as kPublish does); and forgets the topics, of a slice of them from
+// the cursor (the last ARGV), whose history expired. Returns the next cursor, then the leaves:
+// topic, subject pairs.
+//   P forgotten   the highest seq of forgotten topics
 extern const std::string_view kLease;
 
 }  // namespace sidecar::redis_scripts
