@@ -1,17 +1,16 @@
 #include "sidecar/admin/metrics_text.hpp"
 
+#include "sidecar/core/prometheus_text.hpp"
+
 namespace sidecar {
 namespace {
 
 void family(std::string& out, const char* name, const char* type, const char* help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  append_metric_family(out, name, type, help);
 }
 
 void sample(std::string& out, const char* name, std::uint64_t value, std::string_view labels = {}) {
-  out.append(name);
-  if (!labels.empty()) out.append("{").append(labels).append("}");
-  out.append(" ").append(std::to_string(value)).append("\n");
+  append_metric_sample(out, name, value, labels);
 }
 
 std::uint64_t get(const Counter& c) {

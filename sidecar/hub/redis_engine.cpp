@@ -9,6 +9,7 @@
 #include <random>
 
 #include "sidecar/core/crypto.hpp"
+#include "sidecar/core/prometheus_text.hpp"
 #include "sidecar/hub/redis_scripts.hpp"
 #include "sidecar/sse/sse_format.hpp"
 
@@ -573,13 +574,10 @@ void RedisEngine::expire() {
 std::string RedisEngine::metrics_text() const {
   std::string out;
   auto family = [&](const char* name, const char* type, const char* help) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    append_metric_family(out, name, type, help);
   };
-  auto sample = [&](const char* name, std::uint64_t value, const char* labels = nullptr) {
-    out.append(name);
-    if (labels) out.append("{").append(labels).append("}");
-    out.append(" ").append(std::to_string(value)).append("\n");
+  auto sample = [&](const char* name, std::uint64_t value, std::string_view labels = {}) {
+    append_metric_sample(out, name, value, labels);
   };
   family("sse_engine_up", "gauge",
          "1 when the shared engine (Redis) takes publishes and delivers live events, else 0.");

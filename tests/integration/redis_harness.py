@@ -27,7 +27,7 @@ import time
 import unittest
 import uuid
 
-from sidecar_harness import _OwnsSocket
+from sidecar_harness import _OwnsSocket, connect_socket
 
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or \
     "/usr/bin/redis-server"
@@ -80,18 +80,7 @@ class RespClient(_OwnsSocket):
                  auth=None):
         self.timeout = timeout
         self.raw = raw
-        if unix_path:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            target = unix_path
-        else:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            target = (host, port)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(target)
-        except OSError:
-            self.sock.close()
-            raise
+        self.sock = connect_socket(unix_path or (host, port), timeout)
         self._buf = bytearray()
         self._pos = 0
         if auth:  # (username, password): Redis 6 ACL

@@ -768,16 +768,24 @@ class SSEClient(_OwnsSocket):
 # Socket publisher
 
 
+def connect_socket(target, timeout):
+    """A socket connected to `target` (a Unix socket path, or a (host, port) pair) with
+    `timeout` on every operation; closed again when the connection fails."""
+    family = socket.AF_UNIX if isinstance(target, str) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(target)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class SocketPublisher(_OwnsSocket):
     def __init__(self, path, timeout=DEFAULT_TIMEOUT):
         self.timeout = timeout
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(path)
-        except OSError:
-            self.sock.close()
-            raise
+        self.sock = connect_socket(path, timeout)
         self._buf = bytearray()
         self._pos = 0
         self.eof = False
