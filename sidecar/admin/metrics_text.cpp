@@ -40,7 +40,7 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   family(out, "sse_events_delivered_total", "counter", "Event copies queued to subscribers.");
   sample(out, "sse_events_delivered_total", m.sum(&StreamStats::events_delivered));
   family(out, "sse_events_dropped_total", "counter",
-         "Deliveries abandoned by disconnecting a slow subscriber (it can resume from history).");
+         "Events queued to slow subscribers and not written before they were disconnected.");
   sample(out, "sse_events_dropped_total", m.sum(&StreamStats::events_dropped));
   family(out, "sse_bytes_sent_total", "counter", "Bytes written to stream connections.");
   sample(out, "sse_bytes_sent_total", m.sum(&StreamStats::bytes_sent));
@@ -85,6 +85,9 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   sample(out, "sse_presence_webhook_dropped_total", get(m.presence_webhook_dropped));
   family(out, "sse_presence_webhook_queue", "gauge", "Presence changes waiting for the webhook.");
   sample(out, "sse_presence_webhook_queue", get(m.presence_webhook_queued));
+  family(out, "sse_worker_queue_overflows_total", "counter",
+         "Times a stream worker fell limits.worker_queue_bytes behind and ended its streams.");
+  sample(out, "sse_worker_queue_overflows_total", get(m.worker_queue_overflows));
   return out;
 }
 

@@ -317,6 +317,14 @@ std::string Server::server_metrics() const {
     out += "sse_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
            std::to_string(workers_[i]->connections()) + "\n";
   }
+  out +=
+      "# HELP sse_worker_queue_bytes Events handed to a stream worker and not yet taken, as "
+      "limits.worker_queue_bytes counts them.\n"
+      "# TYPE sse_worker_queue_bytes gauge\n";
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    out += "sse_worker_queue_bytes{worker=\"" + std::to_string(i) + "\"} " +
+           std::to_string(workers_[i]->queued_bytes()) + "\n";
+  }
   return out;
 }
 

@@ -57,6 +57,7 @@ struct LimitsConfig {
   std::size_t max_request_header_bytes = 8 * KiB;  // request line plus headers of GET /events
   Millis request_timeout{10000};                   // deadline to receive request headers
   std::size_t subscriber_buffer_bytes = 1 * MiB;   // unsent bytes per stream before disconnect
+  std::size_t worker_queue_bytes = 64 * MiB;       // events handed to a worker, not yet taken
   std::size_t max_connections_per_ip = 0;          // 0 = unlimited
   std::size_t max_connections_per_subject = 0;     // 0 = unlimited
   double connect_rate_per_ip = 0;                  // new connections/s per IP; 0 = unlimited

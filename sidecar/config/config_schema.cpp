@@ -356,6 +356,7 @@ std::vector<ConfigOption> make_options() {
       size(FIELD(limits.max_request_header_bytes), 8 * KiB, 1024, 1 * MiB, kReload),
       duration(FIELD(limits.request_timeout), 10s, 100ms, 10min, kReload),
       size(FIELD(limits.subscriber_buffer_bytes), 1 * MiB, 4096, kGiB, kReload),
+      size(FIELD(limits.worker_queue_bytes), 64 * MiB, 64 * KiB, 16 * kGiB, kReload),
       count(FIELD(limits.max_connections_per_ip), 0, 0, kUnbounded, kReload),
       count(FIELD(limits.max_connections_per_subject), 0, 0, kUnbounded, kReload),
       decimal(FIELD(limits.connect_rate_per_ip), 0, 0, 1'000'000, kReload),

@@ -24,6 +24,8 @@ std::string_view to_string(CloseReason reason) {
       return "error";
     case CloseReason::kMaxDuration:
       return "max_duration";
+    case CloseReason::kBehind:
+      return "worker_behind";
     case CloseReason::kCount:
       break;
   }

@@ -18,6 +18,7 @@ enum class CloseReason : std::uint8_t {
   kRevoked,      // a reload withdrew its access
   kError,        // socket error while writing
   kMaxDuration,  // open for stream.max_duration; the client reconnects and resumes
+  kBehind,       // its worker fell limits.worker_queue_bytes behind; it resumes from history
   kCount
 };
 std::string_view to_string(CloseReason reason);

@@ -31,7 +31,7 @@ struct alignas(64) StreamStats {
   LocalCounter connections_total;  // accepted
   std::array<LocalCounter, static_cast<std::size_t>(CloseReason::kCount)> closed{};
   LocalCounter events_delivered;  // one per event per subscriber queued to its stream
-  LocalCounter events_dropped;    // deliveries abandoned by disconnecting a slow subscriber
+  LocalCounter events_dropped;    // events queued to a slow subscriber it was dropped without
   LocalCounter bytes_sent;
   LocalCounter buffered_bytes;               // a gauge: unsent bytes held for its streams
   LocalCounter limited_ip_connections;       // refused: limits.max_connections_per_ip

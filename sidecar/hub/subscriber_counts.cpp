@@ -1,6 +1,20 @@
 #include "sidecar/hub/subscriber_counts.hpp"
 
+#include <algorithm>
+
 namespace sidecar {
+namespace {
+
+std::string key_of(const std::vector<TopicPattern>& patterns) {
+  std::string key;
+  for (const auto& p : patterns) {
+    key += p.text();
+    key.push_back(' ');  // never inside a topic
+  }
+  return key;
+}
+
+}  // namespace
 
 void SubscriberCounts::add(const std::vector<TopicPattern>& patterns) {
   adjust(patterns, 1);
@@ -17,6 +31,39 @@ void SubscriberCounts::adjust(const std::vector<TopicPattern>& patterns, long de
     n = static_cast<std::size_t>(static_cast<long>(n) + delta);
     if (n == 0) map.erase(p.stem());
   }
+  // A stream can match two topics of one event through two patterns, or through one wildcard.
+  if (patterns.size() >= 2 || (patterns.size() == 1 && patterns[0].is_wildcard())) {
+    adjust_overlap(patterns, delta);
+  }
+}
+
+void SubscriberCounts::adjust_overlap(const std::vector<TopicPattern>& patterns, long delta) {
+  std::string key = key_of(patterns);
+  auto [it, added] = overlaps_.try_emplace(key);
+  Overlap& o = it->second;
+  if (added) {
+    o.patterns = patterns;
+    for (const auto& p : patterns) {
+      if (p.is_wildcard()) {
+        if (wildcard_overlaps_.empty() || wildcard_overlaps_.back() != &o) {
+          wildcard_overlaps_.push_back(&o);
+        }
+      } else {
+        overlaps_by_topic_[p.stem()].push_back(&o);
+      }
+    }
+  }
+  o.streams = static_cast<std::size_t>(static_cast<long>(o.streams) + delta);
+  if (o.streams != 0) return;
+  for (const auto& p : o.patterns) {
+    if (p.is_wildcard()) continue;
+    auto list = overlaps_by_topic_.find(p.stem());
+    list->second.erase(std::find(list->second.begin(), list->second.end(), &o));
+    if (list->second.empty()) overlaps_by_topic_.erase(list);
+  }
+  auto w = std::find(wildcard_overlaps_.begin(), wildcard_overlaps_.end(), &o);
+  if (w != wildcard_overlaps_.end()) wildcard_overlaps_.erase(w);
+  overlaps_.erase(it);
 }
 
 std::size_t SubscriberCounts::streams_on(std::string_view topic) const {
@@ -34,10 +81,34 @@ std::size_t SubscriberCounts::streams_on(std::string_view topic) const {
   return total;
 }
 
+std::size_t SubscriberCounts::counted_twice(const std::vector<std::string>& topics) const {
+  // Only the overlaps that can match one of the topics: those naming one exactly, and those
+  // with a pattern (few: patterns are for dashboards and ops, not per-user streams).
+  std::vector<const Overlap*> candidates = wildcard_overlaps_;
+  for (const auto& t : topics) {
+    if (auto it = overlaps_by_topic_.find(t); it != overlaps_by_topic_.end()) {
+      candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  std::size_t extra = 0;
+  for (const Overlap* o : candidates) {
+    std::size_t matched = 0;
+    for (const auto& t : topics) {
+      matched += std::any_of(o->patterns.begin(), o->patterns.end(),
+                             [&](const TopicPattern& p) { return p.matches(t); });
+    }
+    if (matched > 1) extra += o->streams * (matched - 1);
+  }
+  return extra;
+}
+
 std::size_t SubscriberCounts::count(const std::vector<std::string>& topics) const {
   std::lock_guard lock(mutex_);
   std::size_t total = 0;
   for (const auto& t : topics) total += streams_on(t);
+  if (topics.size() >= 2 && !overlaps_.empty()) total -= counted_twice(topics);
   return total;
 }
 

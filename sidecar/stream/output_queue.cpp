@@ -17,36 +17,42 @@ constexpr std::size_t kKeepCapacity = 8;
 
 }  // namespace
 
-void OutputQueue::append(FrameSegment& segment, std::string_view bytes) {
+void OutputQueue::append(FrameSegment& segment, std::string_view bytes, std::uint32_t events) {
   if (bytes.empty()) return;
   if (head_ < entries_.size()) {
     Entry& last = entries_.back();
-    // The next frame of the same segment: the slice grows instead of adding an entry.
-    if (last.owner == &segment && last.data + last.size == bytes.data()) {
-      last.size += bytes.size();
+    // The next frame of the same segment: the slice grows instead of adding an entry (while
+    // its size still fits the entry).
+    if (last.owner == &segment && last.data + last.size == bytes.data() &&
+        std::size_t{last.size} + bytes.size() <= UINT32_MAX) {
+      last.size += static_cast<std::uint32_t>(bytes.size());
+      last.events += events;
       bytes_ += bytes.size();
+      events_ += events;
       return;
     }
   }
   segment.retain();
-  push(bytes.data(), bytes.size(), &segment);
+  push(bytes.data(), bytes.size(), events, &segment);
 }
 
 void OutputQueue::append_copy(std::string_view bytes) {
   if (bytes.empty()) return;
   FrameSegment* segment = FrameSegment::owning(std::string(bytes));
   segment->retain();
-  push(segment->bytes().data(), bytes.size(), segment);
+  push(segment->bytes().data(), bytes.size(), 0, segment);
 }
 
 void OutputQueue::append_static(std::string_view bytes) {
-  if (!bytes.empty()) push(bytes.data(), bytes.size(), nullptr);
+  if (!bytes.empty()) push(bytes.data(), bytes.size(), 0, nullptr);
 }
 
-void OutputQueue::push(const char* data, std::size_t size, FrameSegment* owner) {
+void OutputQueue::push(const char* data, std::size_t size, std::uint32_t events,
+                       FrameSegment* owner) {
   static_assert(sizeof(Entry) == kEntryCost, "the bound counts an entry at its real size");
-  entries_.push_back(Entry{data, size, owner});
+  entries_.push_back(Entry{data, static_cast<std::uint32_t>(size), events, owner});
   bytes_ += size;
+  events_ += events;
 }
 
 ssize_t OutputQueue::write_to(int fd) {
@@ -72,6 +78,7 @@ void OutputQueue::consume(std::size_t n) {
       return;
     }
     n -= e.size;
+    events_ -= e.events;
     if (e.owner) e.owner->release();
     ++head_;
   }
@@ -96,6 +103,7 @@ void OutputQueue::clear() {
   std::vector<Entry>().swap(entries_);
   head_ = 0;
   bytes_ = 0;
+  events_ = 0;
 }
 
 }  // namespace sidecar

@@ -30,8 +30,9 @@ class OutputQueue {
   OutputQueue& operator=(const OutputQueue&) = delete;
   ~OutputQueue() { clear(); }
 
-  // Queues `bytes`, which lie inside `segment`; the segment is held until they are written.
-  void append(FrameSegment& segment, std::string_view bytes);
+  // Queues `bytes`, which lie inside `segment` and hold `events` whole events; the segment is
+  // held until they are written. REQUIRES: bytes.size() < 4 GiB.
+  void append(FrameSegment& segment, std::string_view bytes, std::uint32_t events);
   // Queues a copy of `bytes` (stream head, notices, hints: one-off frames).
   void append_copy(std::string_view bytes);
   // Queues bytes of static storage duration (heartbeat, last chunk).
@@ -39,6 +40,8 @@ class OutputQueue {
 
   bool empty() const { return bytes_ == 0; }
   std::size_t bytes() const { return bytes_; }
+  // Events not yet written in full: what a stream that is dropped now never receives.
+  std::size_t events() const { return events_; }
   // Bytes plus per-slice overhead: what this stream holds, as its buffer bound counts it.
   std::size_t cost() const { return bytes_ + (entries_.size() - head_) * kEntryCost; }
 
@@ -50,15 +53,17 @@ class OutputQueue {
  private:
   struct Entry {
     const char* data;
-    std::size_t size;
-    FrameSegment* owner;  // null for static bytes
+    std::uint32_t size;
+    std::uint32_t events;  // whole events in the slice, still counted while partly written
+    FrameSegment* owner;   // null for static bytes
   };
-  void push(const char* data, std::size_t size, FrameSegment* owner);
+  void push(const char* data, std::size_t size, std::uint32_t events, FrameSegment* owner);
   void consume(std::size_t n);
 
   std::vector<Entry> entries_;  // [head_, size) are unsent
   std::size_t head_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t events_ = 0;
 };
 
 }  // namespace sidecar

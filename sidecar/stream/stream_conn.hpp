@@ -59,11 +59,11 @@ struct StreamConn {
   bool chunked = true;           // HTTP/1.1 framing
   bool dirty = false;            // in the worker's flush list for this turn
   bool write_armed = false;      // waiting for the socket to become writable
-  bool fed_since_tick = false;   // something was queued since the last heartbeat tick
   bool subscribed = false;       // counted in the hub's subscriber counts
   bool indexed = false;          // in the worker's topic index (left only when reaped)
   bool ip_counted = false;       // counted in ConnectionLimits per IP
   bool subject_counted = false;  // counted in ConnectionLimits per subject
+  std::uint8_t idle_ticks = 0;   // heartbeat ticks since something was last queued
   std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
   std::uint64_t delivery = 0;    // the worker's last delivery that served this stream
   // Resuming: live events wait (in the worker's held list for it) until the replay is in, so

@@ -34,6 +34,18 @@ bool single_exact_topic(const StreamConn& c) {
 constexpr std::size_t kStreamsPerAbsorb = 64;
 constexpr int kMaxPasses = 4;
 
+// What a batch waiting in a worker's queue holds: its events (frames, topics, the event
+// object) and the vector of references. Events are shared with history and the other workers,
+// so this is what the batch keeps alive at most, counted per worker.
+std::size_t cost_of(const EventBatch& batch) {
+  std::size_t cost = sizeof(EventBatch) + batch.capacity() * sizeof(EventRef);
+  for (const auto& e : batch) {
+    cost += sizeof(Event) + e->chunked().size();
+    for (const auto& t : e->topics()) cost += sizeof(std::string) + t.capacity();
+  }
+  return cost;
+}
+
 }  // namespace
 
 Worker::Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& metrics,
@@ -47,7 +59,8 @@ Worker::Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& met
       limits_(limits),
       config_(std::move(config)),
       listen_fd_(listen_fd),
-      base_(event_base_new()) {
+      base_(event_base_new()),
+      queue_bound_(config_->limits.worker_queue_bytes) {
   if (!base_) throw std::runtime_error("cannot create worker event loop");
   access_ = make_access_policy(*config_, base_.get());
   wakeup_ = std::make_unique<LoopWakeup>(base_.get(), [this] { run_queue(); });
@@ -80,7 +93,29 @@ void Worker::join() {
 // ---- work handed over by other threads ----
 
 void Worker::post_events(std::shared_ptr<const EventBatch> batch) {
-  enqueue(std::move(batch));
+  std::size_t cost = cost_of(*batch);
+  bool was_empty;
+  {
+    std::lock_guard lock(queue_mutex_);
+    was_empty = queue_.empty();
+    if (queue_bytes_ + cost > queue_bound_.load(std::memory_order_relaxed) && !queue_.empty()) {
+      // Starved of CPU while events keep coming: what is left out becomes one gap. An empty
+      // queue always takes the batch, so one larger than the bound still goes through.
+      if (!std::holds_alternative<Gap>(queue_.back())) {
+        queue_.emplace_back(Gap{});
+        metrics_.worker_queue_overflows.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
+    queue_bytes_ += cost;
+    queue_.emplace_back(Queued{std::move(batch), cost});
+  }
+  if (was_empty) wakeup_->notify();
+}
+
+std::size_t Worker::queued_bytes() const {
+  std::lock_guard lock(queue_mutex_);
+  return queue_bytes_;
 }
 
 void Worker::post_missed(std::vector<std::string> topics, EventId newest) {
@@ -127,31 +162,57 @@ void Worker::run_queue() {
   {
     std::lock_guard lock(queue_mutex_);
     items.swap(queue_);
+    queue_bytes_ = 0;
   }
   // Batches that arrived together are delivered together: one write per stream for all of
   // them. A task between batches runs in its place (it may be a replay that must come first).
   std::vector<Batch> batches;
-  auto deliver_batches = [&] {
+  // Newer batches may join a delivery only when nothing of `items` comes after it: they were
+  // queued after everything here, so a task or a gap in between must come first.
+  auto deliver_batches = [&](bool last) {
     if (batches.empty()) return;
     DeliveryPlan plan(batches);
-    deliver(plan);
+    deliver(plan, last);
     batches.clear();
   };
   for (auto& item : items) {
-    if (auto* batch = std::get_if<Batch>(&item)) {
-      batches.push_back(std::move(*batch));
+    if (auto* queued = std::get_if<Queued>(&item)) {
+      batches.push_back(std::move(queued->batch));
+    } else if (auto* task = std::get_if<Task>(&item)) {
+      deliver_batches(false);
+      (*task)(*this);
     } else {
-      deliver_batches();
-      std::get<Task>(item)(*this);
+      deliver_batches(false);
+      fell_behind();
     }
   }
-  deliver_batches();
+  deliver_batches(true);
+  flush_dirty();
+}
+
+void Worker::fell_behind() {
+  std::size_t ended = 0;
+  std::vector<StreamConn*> all;
+  for (auto& [serial, conn] : conns_) all.push_back(conn.get());
+  for (StreamConn* c : all) {
+    if (c->state != StreamConn::State::kStreaming) continue;
+    // Soon, but not all at once: their reconnects spread over a few seconds.
+    queue_copy(*c, sse_retry_frame(spread_out(Millis(1000), 2.0)));
+    if (c->state != StreamConn::State::kStreaming) continue;
+    end_after_flush(*c, CloseReason::kBehind);
+    ++ended;
+  }
+  spdlog::warn(
+      "stream worker {} fell more than limits.worker_queue_bytes ({} bytes) behind; ended its "
+      "{} stream(s) so that they resume from history",
+      index_, queue_bound_.load(std::memory_order_relaxed), ended);
   flush_dirty();
 }
 
 void Worker::reconfigure(std::shared_ptr<const Config> config) {
   bool heartbeat_changed = config->stream.heartbeat_interval != config_->stream.heartbeat_interval;
   config_ = std::move(config);
+  queue_bound_.store(config_->limits.worker_queue_bytes, std::memory_order_relaxed);
   access_ = make_access_policy(*config_, base_.get());
   if (heartbeat_changed) arm_heartbeat();
   // Every open stream is examined again under the new policy: one whose token was removed,
@@ -330,7 +391,9 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   }
   std::string head = stream_head(c.chunked, admission->decision.cors_headers);
   if (auto expires = admission->decision.expires_at) {
-    timeval tv{static_cast<time_t>(std::max<std::int64_t>(0, *expires - unix_seconds())), 0};
+    // To the millisecond: a whole-second countdown would let it run up to a second past.
+    auto left_ms = *expires * 1000 - static_cast<std::int64_t>(unix_ms());
+    timeval tv = to_timeval(Millis(std::max<std::int64_t>(0, left_ms)));
     admission->expiry.reset(evtimer_new(base_.get(), &on_expiry, &c));
     event_add(admission->expiry.get(), &tv);
   }
@@ -347,7 +410,7 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   }
   c.out.append_copy(head);
   stats_.buffered_bytes.add(head.size());
-  c.fed_since_tick = true;
+  c.idle_ticks = 0;
   mark_dirty(c);
   // Registered before the history query: an event committed meanwhile is found by one of the
   // two, and `last_seq` drops the second copy.
@@ -512,7 +575,7 @@ void Worker::on_reap(evutil_socket_t, short, void* self) {
 
 // ---- fan-out ----
 
-void Worker::deliver(DeliveryPlan& plan) {
+void Worker::deliver(DeliveryPlan& plan, bool may_absorb) {
   // A pass over the streams takes a while at ten thousand of them (a write each). Batches that
   // arrive meanwhile join the plan, so the streams not yet served take them in the same write;
   // another pass then brings them to the streams served before they came.
@@ -527,7 +590,9 @@ void Worker::deliver(DeliveryPlan& plan) {
         if (c->state != StreamConn::State::kStreaming || c->delivery == deliveries_) return;
         c->delivery = deliveries_;
         deliver_to(*c, plan, run);
-        if (++served % kStreamsPerAbsorb == 0 && pass < kMaxPasses) grew |= absorb(plan);
+        if (may_absorb && ++served % kStreamsPerAbsorb == 0 && pass < kMaxPasses) {
+          grew |= absorb(plan);
+        }
       });
     }
     if (!grew) return;
@@ -538,12 +603,15 @@ bool Worker::absorb(DeliveryPlan& plan) {
   std::vector<Batch> arrived;
   {
     std::lock_guard lock(queue_mutex_);
-    // Only batches at the front: a task queued before a batch runs before it is delivered.
+    // Only batches at the front: a task (or gap) queued before a batch comes before it.
     auto first_task = std::find_if(queue_.begin(), queue_.end(), [](const Item& item) {
-      return !std::holds_alternative<Batch>(item);
+      return !std::holds_alternative<Queued>(item);
     });
-    for (auto it = queue_.begin(); it != first_task; ++it)
-      arrived.push_back(std::get<Batch>(std::move(*it)));
+    for (auto it = queue_.begin(); it != first_task; ++it) {
+      auto& queued = std::get<Queued>(*it);
+      queue_bytes_ -= queued.cost;
+      arrived.push_back(std::move(queued.batch));
+    }
     queue_.erase(queue_.begin(), first_task);
   }
   for (auto& batch : arrived) plan.extend(std::move(batch));
@@ -565,7 +633,8 @@ void Worker::hold(StreamConn& c, DeliveryPlan& plan) {
   }
   auto it = held_.find(c.serial);
   if (it != held_.end() && it->second.bytes > config_->limits.subscriber_buffer_bytes) {
-    stats_.events_dropped.add();
+    // Everything it was going to get: what it holds, and what it had queued.
+    stats_.events_dropped.add(it->second.events.size() + c.out.events());
     spdlog::info("stream from {} disconnected: more than {} bytes waiting for its replay", c.peer,
                  config_->limits.subscriber_buffer_bytes);
     close(c, CloseReason::kSlow);
@@ -613,22 +682,22 @@ void Worker::deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run) {
 
 void Worker::queue_slice(StreamConn& c, const DeliveryPlan::Slice& slice) {
   if (!slice.segment) return;
-  c.out.append(*slice.segment, slice.bytes);
+  c.out.append(*slice.segment, slice.bytes, static_cast<std::uint32_t>(slice.events));
   stats_.buffered_bytes.add(slice.bytes.size());
   stats_.events_delivered.add(slice.events);
   c.last_seq = slice.last_seq;
   c.events_sent += slice.events;
-  c.fed_since_tick = true;
+  c.idle_ticks = 0;
 }
 
 void Worker::queue_event(StreamConn& c, const Event& event) {
   SegmentHold segment(FrameSegment::sharing(event, c.chunked));
-  c.out.append(*segment.get(), segment.get()->bytes());
+  c.out.append(*segment.get(), segment.get()->bytes(), 1);
   stats_.buffered_bytes.add(segment.get()->bytes().size());
   stats_.events_delivered.add();
   c.last_seq = event.id().seq;
   ++c.events_sent;
-  c.fed_since_tick = true;
+  c.idle_ticks = 0;
   mark_dirty(c);
   check_bound(c);
 }
@@ -643,7 +712,7 @@ void Worker::queue_copy(StreamConn& c, std::string_view frame) {
     c.out.append_copy(frame);
     stats_.buffered_bytes.add(frame.size());
   }
-  c.fed_since_tick = true;
+  c.idle_ticks = 0;
   mark_dirty(c);
   check_bound(c);
 }
@@ -652,7 +721,7 @@ void Worker::queue_static(StreamConn& c, std::string_view plain, std::string_vie
   std::string_view bytes = c.chunked ? chunked : plain;
   c.out.append_static(bytes);
   stats_.buffered_bytes.add(bytes.size());
-  c.fed_since_tick = true;
+  c.idle_ticks = 0;
   mark_dirty(c);
   check_bound(c);
 }
@@ -668,7 +737,7 @@ void Worker::check_bound(StreamConn& c) {
   if (c.state != StreamConn::State::kStreaming || c.out.cost() <= bound) return;
   flush(c);
   if (c.state != StreamConn::State::kStreaming || c.out.cost() <= bound) return;
-  stats_.events_dropped.add();
+  stats_.events_dropped.add(c.out.events());  // the one that overflowed is among them
   spdlog::info("stream from {} disconnected: more than {} bytes unsent (slow consumer)", c.peer,
                bound);
   close(c, CloseReason::kSlow);
@@ -705,8 +774,14 @@ void Worker::flush(StreamConn& c) {
 
 // ---- heartbeats ----
 
+// The timer ticks kHeartbeatTicks times per interval and a stream idle for kHeartbeatTicks - 1
+// ticks gets its comment: whenever the stream's last byte was queued within a tick, that is at
+// most one interval after it (a tick per interval would allow up to two intervals of silence,
+// and a proxy whose read timeout lies between the two cuts idle streams).
+constexpr std::uint8_t kHeartbeatTicks = 8;
+
 void Worker::arm_heartbeat() {
-  timeval tv = to_timeval(config_->stream.heartbeat_interval);
+  timeval tv = to_timeval(config_->stream.heartbeat_interval / kHeartbeatTicks);
   event_add(heartbeat_.get(), &tv);
 }
 
@@ -716,8 +791,7 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* self) {
     StreamConn& c = *conn;
     if (c.state != StreamConn::State::kStreaming) continue;
     // Only idle streams need a comment to keep proxies from timing them out.
-    if (!c.fed_since_tick) w->queue_static(c, kSseHeartbeat, kSseHeartbeatChunk);
-    c.fed_since_tick = false;
+    if (++c.idle_ticks >= kHeartbeatTicks - 1) w->queue_static(c, kSseHeartbeat, kSseHeartbeatChunk);
   }
   w->flush_dirty();
 }

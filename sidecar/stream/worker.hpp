@@ -53,6 +53,9 @@ class Worker final : public EventListener {
   void post_missed(std::vector<std::string> topics, EventId newest) override;
   void post(Task task);
   std::size_t connections() const { return live_.load(std::memory_order_relaxed); }
+  // What the events handed to it and not yet taken cost (counted against
+  // limits.worker_queue_bytes).
+  std::size_t queued_bytes() const;
 
   // Worker thread (run them through post()).
   void reconfigure(std::shared_ptr<const Config> config);
@@ -63,7 +66,15 @@ class Worker final : public EventListener {
 
  private:
   using Batch = std::shared_ptr<const EventBatch>;
-  using Item = std::variant<Batch, Task>;
+  struct Queued {
+    Batch batch;
+    std::size_t cost = 0;
+  };
+  // Where batches were left out because the queue was over its bound: every stream then open
+  // has a hole in what it received, so each is ended with a reconnect hint and resumes from
+  // history with its Last-Event-ID (nothing is lost that history still holds).
+  struct Gap {};
+  using Item = std::variant<Queued, Task, Gap>;
 
   void enqueue(Item item);  // any thread
   void run_queue();         // on the wakeup: events and tasks handed over by other threads
@@ -95,11 +106,13 @@ class Worker final : public EventListener {
 
   // Fan-out: every stream takes its share of the delivery and is written at once, so the
   // first stream's bytes leave without waiting for the others to be queued.
-  void deliver(DeliveryPlan& plan);
+  // `may_absorb`: batches that arrive meanwhile may join it (see run_queue).
+  void deliver(DeliveryPlan& plan, bool may_absorb);
   void deliver_to(StreamConn& c, DeliveryPlan& plan, std::size_t run);
   void hold(StreamConn& c, DeliveryPlan& plan);  // while it is replaying
   // Tells the streams on `topics` (all when empty) that they missed events.
   void tell_missed(const std::vector<std::string>& topics, EventId newest);
+  void fell_behind();  // at a Gap
   // Moves the batches at the front of the queue into `plan`; whether there were any.
   bool absorb(DeliveryPlan& plan);
 
@@ -133,8 +146,11 @@ class Worker final : public EventListener {
   EventPtr reap_event_;
   std::thread thread_;
 
-  std::mutex queue_mutex_;
-  std::vector<Item> queue_;  // GUARDED_BY(queue_mutex_)
+  mutable std::mutex queue_mutex_;
+  std::vector<Item> queue_;       // GUARDED_BY(queue_mutex_)
+  std::size_t queue_bytes_ = 0;   // GUARDED_BY(queue_mutex_): the cost of its batches
+  // limits.worker_queue_bytes, read by the threads that hand batches over.
+  std::atomic<std::size_t> queue_bound_;
 
   std::unordered_map<std::uint64_t, std::unique_ptr<StreamConn>> conns_;
   SubscriptionIndex index_by_topic_;

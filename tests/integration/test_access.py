@@ -316,6 +316,15 @@ class JwtTest(AccessAssertions, SidecarTestCase):
         self.assertReceives(sc, long_lived, "chat.room1", "after expiry")
         self.assertFalse(long_lived.eof)
 
+    def test_stream_ends_at_exp_not_up_to_a_second_later(self):
+        exp = int(time.time()) + 2
+        client = self.stream(self.sc, ["chat.room1"],
+                             headers=bearer(jwt_hs256(self.hs_secret, self.claims(exp=exp))))
+        self.assertEndsWith(client, "sidecar.expired")
+        ended = time.time()
+        self.assertGreaterEqual(ended, exp - 0.05, "ended before exp")
+        self.assertLess(ended, exp + 0.3, "ended %.2f s after exp (leeway 0)" % (ended - exp))
+
 
 # ---------------------------------------------------------------------------------------------
 # 3. Signed URLs

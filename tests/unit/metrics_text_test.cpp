@@ -147,6 +147,7 @@ struct Known {
     m.presence_webhook_failures = 14;
     m.presence_webhook_dropped = 15;
     m.presence_webhook_queued = 16;
+    m.worker_queue_overflows = 18;
   }
 };
 
@@ -203,6 +204,7 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_presence_webhook_batches_total", "counter"},
       {"sse_presence_webhook_dropped_total", "counter"},
       {"sse_presence_webhook_queue", "gauge"},
+      {"sse_worker_queue_overflows_total", "counter"},
   };
   CHECK(e.type == expected);
   CHECK(e.help.at("sse_connections_open") == "Open connections on the stream listener.");
@@ -226,6 +228,7 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_connections_closed_total{reason=\"revoked\"}", "107"},
       {"sse_connections_closed_total{reason=\"error\"}", "108"},
       {"sse_connections_closed_total{reason=\"max_duration\"}", "109"},
+      {"sse_connections_closed_total{reason=\"worker_behind\"}", "110"},
       {"sse_slow_consumer_disconnects_total", "101"},  // the slow_consumer closes again
       {"sse_events_published_total", "3"},
       {"sse_events_delivered_total", "4"},
@@ -252,6 +255,7 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_presence_webhook_batches_total{result=\"failed\"}", "14"},
       {"sse_presence_webhook_dropped_total", "15"},
       {"sse_presence_webhook_queue", "16"},
+      {"sse_worker_queue_overflows_total", "18"},
   };
   CHECK(e.samples == expected);
 }
@@ -261,7 +265,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 38);
+  CHECK(e.samples.size() == 40);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");

@@ -50,14 +50,15 @@ TEST_CASE("contiguous slices of one segment merge into one entry") {
   SegmentHold segment(FrameSegment::owning("aaaabbbbcccc"));
   std::string_view all = segment.get()->bytes();
   OutputQueue q;
-  q.append(*segment.get(), all.substr(0, 4));
-  q.append(*segment.get(), all.substr(4, 4));
-  q.append(*segment.get(), all.substr(8, 4));
+  q.append(*segment.get(), all.substr(0, 4), 1);
+  q.append(*segment.get(), all.substr(4, 4), 1);
+  q.append(*segment.get(), all.substr(8, 4), 1);
   CHECK(q.bytes() == 12);
+  CHECK(q.events() == 3);
   // One entry's overhead, not three: what a burst on one topic costs a stream.
   CHECK(q.cost() == 12 + OutputQueue::kEntryCost);
   // A slice that does not follow the last one is its own entry.
-  q.append(*segment.get(), all.substr(0, 4));
+  q.append(*segment.get(), all.substr(0, 4), 1);
   CHECK(q.cost() == 16 + 2 * OutputQueue::kEntryCost);
 }
 
@@ -66,7 +67,7 @@ TEST_CASE("queued bytes leave in order, copies and static bytes included") {
   SegmentHold segment(FrameSegment::owning("event-1;event-2;"));
   OutputQueue q;
   q.append_copy("head;");
-  q.append(*segment.get(), segment.get()->bytes());
+  q.append(*segment.get(), segment.get()->bytes(), 1);
   q.append_static(":\n");
   REQUIRE(written_until_full(q, pair.writer.get()) == 23);
   CHECK(q.empty());
@@ -83,19 +84,21 @@ TEST_CASE("a partial write keeps the rest, and the segment, until it is sent") {
   OutputQueue q;
   {
     SegmentHold segment(FrameSegment::owning(big));
-    q.append(*segment.get(), segment.get()->bytes());
+    q.append(*segment.get(), segment.get()->bytes(), 1);
   }  // the queue alone holds the segment now
   std::string received;
   std::size_t first = written_until_full(q, pair.writer.get());
   CHECK(first > 0);
   CHECK(first < big.size());  // the socket filled up
   CHECK(q.bytes() == big.size() - first);
+  CHECK(q.events() == 1);  // partly written: still not received whole
   while (!q.empty()) {
     received += pair.read_all();
     written_until_full(q, pair.writer.get());
   }
   received += pair.read_all();
   CHECK(received == big);
+  CHECK(q.events() == 0);
 }
 
 TEST_CASE("a queue that emptied gives its entries' memory back") {
@@ -104,7 +107,7 @@ TEST_CASE("a queue that emptied gives its entries' memory back") {
   std::vector<SegmentHold> segments;
   for (int i = 0; i < 100; ++i) {
     segments.emplace_back(FrameSegment::owning("frame " + std::to_string(i) + "\n"));
-    q.append(*segments.back().get(), segments.back().get()->bytes());
+    q.append(*segments.back().get(), segments.back().get()->bytes(), 1);
   }
   CHECK(q.cost() == q.bytes() + 100 * OutputQueue::kEntryCost);
   written_until_full(q, pair.writer.get());

@@ -22,3 +22,25 @@ TEST_CASE("counts streams on exact topics and patterns") {
   CHECK(counts.count({"chat.room2"}) == 0);
   CHECK(counts.count({"chat.room1"}) == 2);
 }
+
+TEST_CASE("a stream on several of an event's topics counts once") {
+  SubscriberCounts counts;
+  counts.add(patterns({"a", "b"}));
+  counts.add(patterns({"a", "b"}));
+  counts.add(patterns({"b", "c.*"}));
+  counts.add(patterns({"a"}));
+  counts.add(patterns({"c.*"}));
+  CHECK(counts.count({"c.x", "c.y", "a"}) == 5);  // {c.*} and {b,c.*} once each, three on a
+  counts.remove(patterns({"c.*"}));
+  CHECK(counts.count({"a", "b"}) == 4);  // both {a,b} streams once, {b,c.*} once, {a} once
+  CHECK(counts.count({"b", "c.x"}) == 3);
+  CHECK(counts.count({"a", "b", "c.x"}) == 4);
+  CHECK(counts.count({"c.x", "c.y"}) == 1);  // two topics, one pattern of one stream
+  CHECK(counts.count({"a"}) == 3);
+  counts.remove(patterns({"a", "b"}));
+  counts.remove(patterns({"b", "c.*"}));
+  CHECK(counts.count({"a", "b"}) == 2);
+  CHECK(counts.count({"b", "c.x"}) == 1);
+  counts.remove(patterns({"a", "b"}));
+  CHECK(counts.count({"a", "b"}) == 1);
+}
