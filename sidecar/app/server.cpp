@@ -32,6 +32,15 @@ void keep_startup_settings(const Config& running, Config& next) {
   }
 }
 
+// A configuration that refuses every browser (the package ships it so until the admin lists
+// the app's origins) says so where the admin looks first, naming the key to set.
+void warn_about_origins(const Config& config) {
+  if (!config.cors.allow_origins.empty()) return;
+  spdlog::warn(
+      "cors.allow_origins is empty: browser pages of every origin are refused (403); list your "
+      "app's origins there, e.g. cors.allow_origins: [\"https://app.example.com\"]");
+}
+
 }  // namespace
 
 Server::Server(std::shared_ptr<const Config> config, std::string config_path)
@@ -102,6 +111,7 @@ bool Server::save_state() {
 bool Server::start() {
   std::uint64_t epoch = unix_ms();
   const Config& cfg = *config_;
+  warn_about_origins(cfg);
   std::unique_ptr<SavedState> restored = restore_state();
   hub_ =
       std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) -> std::unique_ptr<Engine> {
@@ -253,6 +263,7 @@ void Server::reload_config() {
     return;
   }
   keep_startup_settings(*config_, *load.config);
+  warn_about_origins(*load.config);
   auto next = std::make_shared<const Config>(std::move(*load.config));
   config_ = next;
   configure_logging(next->log);

@@ -26,7 +26,7 @@ std::string OriginPolicy::refusal(std::string_view origin) const {
   if (origin.empty())
     return allow_no_origin_ ? "" : "requests without an Origin header are not accepted";
   if (any_ || listed(origin)) return {};
-  return "origin not allowed";
+  return "origin not allowed (not in cors.allow_origins)";
 }
 
 HeaderList OriginPolicy::headers(std::string_view origin) const {

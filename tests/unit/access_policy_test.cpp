@@ -116,7 +116,7 @@ TEST_CASE("access: the origin is checked before any credential", "[access_policy
       INFO(origin);
       AccessDecision d = p.decide(request({"chat.room1"}, kAliceToken, origin));
       CHECK(d.status == 403);
-      CHECK(d.reason == "origin not allowed");
+      CHECK(d.reason == "origin not allowed (not in cors.allow_origins)");
       CHECK(d.method == AccessMethod::kNone);
       CHECK(d.subject.empty());
       CHECK(d.cors_headers.empty());
@@ -449,7 +449,7 @@ TEST_CASE("access: recheck after a reload revokes what was withdrawn", "[access_
     Policy after(c);
     AccessDecision d = after.policy->recheck(alice, admitted);
     CHECK(d.status == 403);
-    CHECK(d.reason == "origin not allowed");
+    CHECK(d.reason == "origin not allowed (not in cors.allow_origins)");
   }
   SECTION("a topic is no longer public") {
     const AccessRequest anonymous = request({"public.news"});
@@ -526,7 +526,7 @@ TEST_CASE("access: preflight answers allowed origins with CORS headers", "[acces
         });
   AccessDecision refused = p.policy->preflight("https://evil.com");
   CHECK(refused.status == 403);
-  CHECK(refused.reason == "origin not allowed");
+  CHECK(refused.reason == "origin not allowed (not in cors.allow_origins)");
   CHECK(refused.cors_headers.empty());
   // Without Origin there is nothing to echo, only the methods and headers.
   AccessDecision none = p.policy->preflight("");
