@@ -40,8 +40,8 @@ class SubscriberCounts {
 
   mutable std::mutex mutex_;
   StringMap<std::size_t> exact_;
-  StringMap<std::size_t> wildcard_;  // by stem ("a.b." for "a.b.*")
-  std::unordered_map<std::string, Overlap> overlaps_;  // by the patterns' texts, joined
+  StringMap<std::size_t> wildcard_;                           // by stem ("a.b." for "a.b.*")
+  std::unordered_map<std::string, Overlap> overlaps_;         // by the patterns' texts, joined
   StringMap<std::vector<const Overlap*>> overlaps_by_topic_;  // exact topics of each Overlap
   std::vector<const Overlap*> wildcard_overlaps_;             // those with a wildcard
 };

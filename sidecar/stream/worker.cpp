@@ -791,7 +791,8 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* self) {
     StreamConn& c = *conn;
     if (c.state != StreamConn::State::kStreaming) continue;
     // Only idle streams need a comment to keep proxies from timing them out.
-    if (++c.idle_ticks >= kHeartbeatTicks - 1) w->queue_static(c, kSseHeartbeat, kSseHeartbeatChunk);
+    if (++c.idle_ticks >= kHeartbeatTicks - 1)
+      w->queue_static(c, kSseHeartbeat, kSseHeartbeatChunk);
   }
   w->flush_dirty();
 }

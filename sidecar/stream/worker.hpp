@@ -147,8 +147,8 @@ class Worker final : public EventListener {
   std::thread thread_;
 
   mutable std::mutex queue_mutex_;
-  std::vector<Item> queue_;       // GUARDED_BY(queue_mutex_)
-  std::size_t queue_bytes_ = 0;   // GUARDED_BY(queue_mutex_): the cost of its batches
+  std::vector<Item> queue_;      // GUARDED_BY(queue_mutex_)
+  std::size_t queue_bytes_ = 0;  // GUARDED_BY(queue_mutex_): the cost of its batches
   // limits.worker_queue_bytes, read by the threads that hand batches over.
   std::atomic<std::size_t> queue_bound_;
 
