@@ -349,8 +349,11 @@ class ProxySnippetChecks:
         raise NotImplementedError
 
     def substitute_certificates(self, text):
-        """The snippet using the test certificate and key."""
-        raise NotImplementedError
+        """The snippet using the test certificate and key (as nginx and Caddy name them)."""
+        text = substitute(text, self.language, "the certificate",
+                          "/etc/ssl/certs/app.example.com.pem", self.certs["cert"])
+        return substitute(text, self.language, "the key",
+                          "/etc/ssl/private/app.example.com.key", self.certs["key"])
 
     def render(self, workdir, port, sidecar_port, timeout):
         """Writes the proxy's config into `workdir`; returns its path."""
@@ -508,12 +511,6 @@ class NginxSnippetTest(TimeoutChecks, ProxySnippetChecks, SidecarTestCase):
         return substitute(text, "nginx", "the listen port", "listen 443 ",
                           "listen 127.0.0.1:%d " % port)
 
-    def substitute_certificates(self, text):
-        text = substitute(text, "nginx", "the certificate", "/etc/ssl/certs/app.example.com.pem",
-                          self.certs["cert"])
-        return substitute(text, "nginx", "the key", "/etc/ssl/private/app.example.com.key",
-                          self.certs["key"])
-
     def render(self, workdir, port, sidecar_port, timeout):
         # As Debian's nginx.conf: the site file is included inside `http`, with the settings of
         # Debian's http block that could touch a streamed response.
@@ -576,12 +573,6 @@ class CaddySnippetTest(ProxySnippetChecks, SidecarTestCase):
     def substitute_listen(self, text, port):
         return substitute(text, "caddy", "the site address", HOST + " {",
                           "%s:%d {" % (HOST, port))
-
-    def substitute_certificates(self, text):
-        text = substitute(text, "caddy", "the certificate", "/etc/ssl/certs/app.example.com.pem",
-                          self.certs["cert"])
-        return substitute(text, "caddy", "the key", "/etc/ssl/private/app.example.com.key",
-                          self.certs["key"])
 
     def render(self, workdir, port, sidecar_port, timeout):
         # Caddy must not reach out: no admin endpoint, no automatic HTTPS (the site has its own
