@@ -55,6 +55,18 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   }
   family(out, "sse_publisher_connections", "gauge", "Open connections on the publish socket.");
   sample(out, "sse_publisher_connections", get(m.publisher_connections));
+  family(out, "sse_publisher_paused_total", "counter",
+         "Times reading from a socket publisher paused, by reason: its unread replies passed "
+         "publish.reply_buffer_bytes, or its events awaiting the engine passed "
+         "publish.engine_buffer_bytes.");
+  sample(out, "sse_publisher_paused_total", get(m.publisher_paused_replies), "reason=\"replies\"");
+  sample(out, "sse_publisher_paused_total", get(m.publisher_paused_engine), "reason=\"engine\"");
+  family(out, "sse_publisher_closed_total", "counter",
+         "Publish socket connections closed, by reason.");
+  for (std::size_t i = 0; i < m.publisher_closed.size(); ++i) {
+    std::string label = "reason=\"" + std::string(to_string(static_cast<PublisherClose>(i))) + "\"";
+    sample(out, "sse_publisher_closed_total", get(m.publisher_closed[i]), label);
+  }
   family(out, "sse_connections_limited_total", "counter",
          "Stream connections refused with 429, by the limit that refused them.");
   sample(out, "sse_connections_limited_total", m.sum(&StreamStats::limited_ip_connections),

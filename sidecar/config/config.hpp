@@ -48,6 +48,9 @@ struct PublishConfig {
   std::size_t burst = 1000;                    // events a publisher may send at once
   std::size_t max_line_bytes = 1 * MiB;        // longest accepted NDJSON line
   std::size_t reply_buffer_bytes = 256 * KiB;  // unread replies before reading pauses
+  std::size_t engine_buffer_bytes = 1 * MiB;   // awaited engine answers before reading pauses
+  Millis reply_stall_timeout{5000};            // paused without a reply read for this long: closed
+  std::string socket_replies = "all";  // all, errors or none: replies unless a line says else
 };
 
 struct LimitsConfig {

@@ -349,6 +349,9 @@ std::vector<ConfigOption> make_options() {
       count(FIELD(publish.burst), 1000, 1, kUnbounded, kReload),
       size(FIELD(publish.max_line_bytes), 1 * MiB, 1024, kGiB, kReload),
       size(FIELD(publish.reply_buffer_bytes), 256 * KiB, 4096, kGiB, kReload),
+      size(FIELD(publish.engine_buffer_bytes), 1 * MiB, 4096, kGiB, kReload),
+      duration(FIELD(publish.reply_stall_timeout), 5s, 100ms, 10min, kReload),
+      choice(FIELD(publish.socket_replies), "all", {"all", "errors", "none"}, kReload),
 
       count(FIELD(limits.max_connections), 10000, 1, kUnbounded, kReload),
       count(FIELD(limits.max_topics_per_stream), 32, 1, 1024, kReload),

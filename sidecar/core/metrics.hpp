@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "sidecar/core/close_reason.hpp"
+#include "sidecar/core/publisher_close.hpp"
 #include "sidecar/core/stream_stats.hpp"
 
 namespace sidecar {
@@ -36,6 +37,11 @@ struct Metrics {
   Counter events_published{0};
   std::array<Counter, static_cast<std::size_t>(IngestError::kCount)> ingest_errors{};
   Counter publisher_connections{0};
+  // Times reading from a socket publisher paused: its unread replies passed
+  // publish.reply_buffer_bytes, or its events awaiting the engine publish.engine_buffer_bytes.
+  Counter publisher_paused_replies{0};
+  Counter publisher_paused_engine{0};
+  std::array<Counter, static_cast<std::size_t>(PublisherClose::kCount)> publisher_closed{};
   Counter presence_joins{0};
   Counter presence_leaves{0};
   Counter presence_webhook_batches{0};   // batches the webhook accepted (2xx)
@@ -62,6 +68,9 @@ struct Metrics {
 
   void count_ingest_error(IngestError e) {
     ingest_errors[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_publisher_close(PublisherClose r) {
+    publisher_closed[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
   }
 };
 

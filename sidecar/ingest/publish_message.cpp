@@ -114,6 +114,11 @@ PublishMessage parse_publish_value(const rapidjson::Value& value, std::size_t ma
       d.idempotency_key = std::string(k);
     } else if (key == "ref") {
       // Already taken above, so errors can echo it too.
+    } else if (key == "replies") {
+      return fail(IngestError::kMalformed,
+                  "'replies' is a control line of the publish socket and goes alone on its line, "
+                  "as {\"replies\":\"none\"}",
+                  std::move(m));
     } else if (key == "id") {
       return fail(IngestError::kInvalid,
                   "'id' is assigned by the sidecar; use 'ref' to correlate replies", std::move(m));
@@ -139,6 +144,21 @@ PublishMessage parse_publish_line(std::string_view line, std::size_t max_event_b
                 std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
                     ": " + rapidjson::GetParseError_En(doc.GetParseError()),
                 std::move(m));
+  }
+  // A control line is an object with "replies" as its only key, so no message can be taken for
+  // one by mistake (a message has a topic).
+  if (doc.IsObject() && doc.MemberCount() == 1 &&
+      std::string_view(doc.MemberBegin()->name.GetString(),
+                       doc.MemberBegin()->name.GetStringLength()) == "replies") {
+    PublishMessage m;
+    const auto& v = doc.MemberBegin()->value;
+    if (v.IsString()) m.replies = parse_reply_mode({v.GetString(), v.GetStringLength()});
+    if (!m.replies) {
+      return fail(IngestError::kInvalid, "'replies' must be \"all\", \"errors\" or \"none\"",
+                  std::move(m));
+    }
+    m.ok = true;
+    return m;
   }
   return parse_publish_value(doc, max_event_bytes);
 }
@@ -183,6 +203,18 @@ std::string publish_ok_reply(std::string_view id, std::size_t subscribers, std::
     w.Bool(true);
   }
   write_ref(w, ref);
+  w.EndObject();
+  return {buffer.GetString(), buffer.GetSize()};
+}
+
+std::string publish_control_reply(ReplyMode mode) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(true);
+  w.Key("replies");
+  write_string(w, to_string(mode));
   w.EndObject();
   return {buffer.GetString(), buffer.GetSize()};
 }

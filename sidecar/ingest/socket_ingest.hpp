@@ -1,10 +1,16 @@
-// The Unix-socket publisher endpoint: NDJSON in, one JSON reply line out per message, in order.
+// The Unix-socket publisher endpoint: NDJSON in, one JSON reply line out per message, in order
+// (or only the refusals', or none, as the connection asks with a control line).
 //
-// A publisher that does not read its replies is never allowed to grow memory or block the
-// loop: once its unread replies pass publish.reply_buffer_bytes, reading from it pauses
-// (backpressure) until it catches up. Nothing is dropped. Runs on the hub's loop.
+// Nothing a publisher does can block it for long, nor grow the sidecar's memory. Once its unread
+// replies pass publish.reply_buffer_bytes, or its events awaiting the engine's answer pass
+// publish.engine_buffer_bytes, reading from it pauses (backpressure) until they drain. A publisher
+// paused for its replies that reads none of them for publish.reply_stall_timeout is told so and
+// closed. Every close the sidecar decides writes what is owed, shuts the socket's sending side,
+// then reads and drops the publisher's input until it ends or kCloseLinger passes, so the publisher
+// can read its last lines instead of getting a reset. Runs on the hub's loop.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,6 +25,10 @@ namespace sidecar {
 
 class SocketIngest {
  public:
+  // How long a connection being closed is read (and its input dropped) after its last line was
+  // written, for the publisher to read that line and close its end first.
+  static constexpr std::chrono::milliseconds kCloseLinger{2000};
+
   SocketIngest(event_base* base, Hub& hub, Metrics& metrics, std::shared_ptr<const Config> config,
                PublisherAccess& publishers);
   ~SocketIngest();
@@ -44,12 +54,26 @@ class SocketIngest {
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* self);
   static void on_read(evutil_socket_t fd, short, void* conn);
   static void on_write(evutil_socket_t fd, short, void* conn);
+  static void on_stall_check(evutil_socket_t fd, short, void* conn);
+  static void on_linger_end(evutil_socket_t fd, short, void* conn);
 
   bool read(Conn& c);  // false when nothing more can be read now (or `c` was closed)
   void handle_line(Conn& c, std::string_view line);
-  void reply(Conn& c, std::string line);
-  bool flush(Conn& c);  // false when `c` was closed (and freed)
-  void close(Conn& c);
+  // Queues a reply when the connection's mode wants one with this outcome.
+  void reply(Conn& c, bool ok, std::string line);
+  void queue_line(Conn& c, std::string line);  // behind every reply owed, whatever the mode
+  void release_answered(Conn& c);              // answered slots at the front go to `out`
+  bool flush(Conn& c);                         // false when `c` was closed (and freed)
+  bool settle(Conn& c);  // pauses, resumes, ends, watches; false when `c` was closed
+  void pause(Conn& c, bool for_replies);
+  void watch_stall(Conn& c, bool on);
+  void check_stall(Conn& c);
+  // No line is handled any more; `notice` (if any) is written after the replies owed, and
+  // the connection ends as described above. `linger_now`: its linger starts now, not once
+  // every reply is written (for a publisher that may never read them).
+  void begin_close(Conn& c, PublisherClose reason, std::string notice, bool linger_now);
+  void arm_linger(Conn& c);
+  void close(Conn& c, PublisherClose reason);
 
   event_base* base_;
   Hub& hub_;

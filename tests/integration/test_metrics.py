@@ -6,6 +6,7 @@ from sidecar_harness import SidecarTestCase
 
 CLOSE_REASONS = ["client", "slow_consumer", "drain", "refused", "answered", "timeout", "error"]
 INGEST_KINDS = ["malformed", "invalid", "too_large", "line_too_long", "unauthorized"]
+PUBLISHER_CLOSE_REASONS = ["client", "refused", "stalled", "drain", "error"]
 
 
 class MetricsTest(SidecarTestCase):
@@ -25,6 +26,8 @@ class MetricsTest(SidecarTestCase):
             "sse_history_events": "gauge",
             "sse_slow_consumer_disconnects_total": "counter",
             "sse_ingest_errors_total": "counter",
+            "sse_publisher_paused_total": "counter",
+            "sse_publisher_closed_total": "counter",
         }
         for name, kind in families.items():
             self.assertIn("# TYPE %s %s\n" % (name, kind), text)
@@ -34,6 +37,10 @@ class MetricsTest(SidecarTestCase):
             self.assertIn('sse_connections_closed_total{reason="%s"}' % reason, m)
         for kind in INGEST_KINDS:
             self.assertIn('sse_ingest_errors_total{kind="%s"}' % kind, m)
+        for reason in PUBLISHER_CLOSE_REASONS:
+            self.assertEqual(m['sse_publisher_closed_total{reason="%s"}' % reason], 0)
+        for reason in ("replies", "engine"):
+            self.assertEqual(m['sse_publisher_paused_total{reason="%s"}' % reason], 0)
         # Every sample line is "name[{labels}] value".
         for line in text.splitlines():
             if line and not line.startswith("#"):

@@ -137,6 +137,9 @@ struct Known {
     w1.buffered_bytes.add(7);
     for (std::size_t i = 0; i < m.ingest_errors.size(); ++i) m.ingest_errors[i] = 200 + i;
     m.publisher_connections = 7;
+    m.publisher_paused_replies = 21;
+    m.publisher_paused_engine = 22;
+    for (std::size_t i = 0; i < m.publisher_closed.size(); ++i) m.publisher_closed[i] = 300 + i;
     w1.limited_ip_connections.add(8);
     w0.limited_ip_rate.add(4);
     w1.limited_ip_rate.add(5);
@@ -196,6 +199,8 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_stream_buffered_bytes", "gauge"},
       {"sse_ingest_errors_total", "counter"},
       {"sse_publisher_connections", "gauge"},
+      {"sse_publisher_paused_total", "counter"},
+      {"sse_publisher_closed_total", "counter"},
       {"sse_connections_limited_total", "counter"},
       {"sse_history_topics", "gauge"},
       {"sse_history_events", "gauge"},
@@ -243,6 +248,13 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_ingest_errors_total{kind=\"forbidden\"}", "205"},
       {"sse_ingest_errors_total{kind=\"rate_limited\"}", "206"},
       {"sse_publisher_connections", "7"},
+      {"sse_publisher_paused_total{reason=\"replies\"}", "21"},
+      {"sse_publisher_paused_total{reason=\"engine\"}", "22"},
+      {"sse_publisher_closed_total{reason=\"client\"}", "300"},
+      {"sse_publisher_closed_total{reason=\"refused\"}", "301"},
+      {"sse_publisher_closed_total{reason=\"stalled\"}", "302"},
+      {"sse_publisher_closed_total{reason=\"drain\"}", "303"},
+      {"sse_publisher_closed_total{reason=\"error\"}", "304"},
       {"sse_connections_limited_total{limit=\"per_ip\"}", "8"},
       {"sse_connections_limited_total{limit=\"ip_rate\"}", "9"},
       {"sse_connections_limited_total{limit=\"per_subject\"}", "10"},
@@ -265,7 +277,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 40);
+  CHECK(e.samples.size() == 47);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
@@ -280,6 +292,8 @@ TEST_CASE("metrics text: counting helpers land on their labelled sample", "[metr
   w1.count_close(CloseReason::kRevoked);
   w1.count_close(CloseReason::kSlow);
   m.count_ingest_error(IngestError::kRateLimited);
+  m.count_publisher_close(PublisherClose::kStalled);
+  m.count_publisher_close(PublisherClose::kStalled);
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   CHECK(e.samples.at("sse_connections_closed_total{reason=\"revoked\"}") == "2");
   CHECK(e.samples.at("sse_connections_closed_total{reason=\"slow_consumer\"}") == "1");
@@ -287,6 +301,8 @@ TEST_CASE("metrics text: counting helpers land on their labelled sample", "[metr
   CHECK(e.samples.at("sse_connections_closed_total{reason=\"client\"}") == "0");
   CHECK(e.samples.at("sse_ingest_errors_total{kind=\"rate_limited\"}") == "1");
   CHECK(e.samples.at("sse_ingest_errors_total{kind=\"malformed\"}") == "0");
+  CHECK(e.samples.at("sse_publisher_closed_total{reason=\"stalled\"}") == "2");
+  CHECK(e.samples.at("sse_publisher_closed_total{reason=\"client\"}") == "0");
 }
 
 TEST_CASE("metrics text: values print in full up to 2^64-1", "[metrics_text]") {

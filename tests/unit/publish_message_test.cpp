@@ -115,3 +115,46 @@ TEST_CASE("a duplicate's reply says so") {
         R"({"ok":true,"id":"1-2","subscribers":3,"duplicate":true})");
   CHECK(publish_ok_reply("1-2", 3, "") == R"({"ok":true,"id":"1-2","subscribers":3})");
 }
+
+TEST_CASE("a control line alone on its line chooses the replies, and makes no event") {
+  for (auto [line, mode] : {std::pair{R"({"replies":"all"})", ReplyMode::kAll},
+                            std::pair{R"({"replies":"errors"})", ReplyMode::kErrors},
+                            std::pair{R"( { "replies" : "none" } )", ReplyMode::kNone}}) {
+    INFO(line);
+    auto m = parse(line);
+    REQUIRE(m.ok);
+    REQUIRE(m.replies);
+    CHECK(*m.replies == mode);
+    CHECK(m.draft.topics.empty());
+  }
+  // A message is never taken for one.
+  auto message = parse(R"({"topic":"a","data":"x"})");
+  REQUIRE(message.ok);
+  CHECK_FALSE(message.replies);
+  CHECK(publish_control_reply(ReplyMode::kAll) == R"({"ok":true,"replies":"all"})");
+}
+
+TEST_CASE("a control line with another value, or beside other fields, is refused") {
+  for (const char* bad : {R"({"replies":"some"})", R"({"replies":""})", R"({"replies":1})",
+                          R"({"replies":["none"]})", R"({"replies":"NONE"})"}) {
+    INFO(bad);
+    auto m = parse(bad);
+    CHECK_FALSE(m.ok);
+    CHECK_FALSE(m.replies);
+    CHECK(m.kind == IngestError::kInvalid);
+    CHECK(m.error.find(R"("all", "errors" or "none")") != std::string::npos);
+  }
+  for (const char* mixed : {R"({"replies":"none","topic":"a"})", R"({"replies":"none","ref":1})"}) {
+    INFO(mixed);
+    auto m = parse(mixed);
+    CHECK_FALSE(m.ok);
+    CHECK_FALSE(m.replies);
+    CHECK(m.error.find("alone on its line") != std::string::npos);
+  }
+  // Over HTTP there are no control lines: the same object is an ordinary refused message.
+  rapidjson::Document doc;
+  doc.Parse(R"({"replies":"none"})");
+  auto http = parse_publish_value(doc, 1024);
+  CHECK_FALSE(http.ok);
+  CHECK_FALSE(http.replies);
+}
