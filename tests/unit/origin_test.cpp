@@ -96,7 +96,8 @@ TEST_CASE("origins not allowed are refused, and missing ones by choice") {
   c.allow_origins = {"https://app.example.com"};
   OriginPolicy allow_missing(c);
   CHECK(allow_missing.refusal("https://app.example.com").empty());
-  CHECK(allow_missing.refusal("https://evil.com") == "origin not allowed (not in cors.allow_origins)");
+  CHECK(allow_missing.refusal("https://evil.com") ==
+        "origin not allowed (not in cors.allow_origins)");
   CHECK(allow_missing.refusal("null") == "origin not allowed (not in cors.allow_origins)");
   CHECK(allow_missing.refusal("").empty());
   c.allow_no_origin = false;
