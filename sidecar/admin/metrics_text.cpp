@@ -82,6 +82,23 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   family(out, "sse_history_bytes", "gauge",
          "Bytes of events retained for resume (once per topic).");
   sample(out, "sse_history_bytes", history.bytes);
+  family(out, "sse_history_memory_bytes", "gauge",
+         "Memory retained history costs, as history.max_total_bytes counts it: events with their "
+         "frames and allocator overhead (once per topic), and each topic's own.");
+  sample(out, "sse_history_memory_bytes", history.memory);
+  family(out, "sse_history_evicted_total", "counter",
+         "Events dropped from history (once per topic), by the bound that dropped them.");
+  for (std::size_t i = 0; i < history.evicted.size(); ++i) {
+    std::string label = "reason=\"" + std::string(to_string(static_cast<Eviction>(i))) + "\"";
+    sample(out, "sse_history_evicted_total", history.evicted[i], label);
+  }
+  family(out, "sse_history_topics_forgotten_total", "counter",
+         "Topics history stopped tracking, by the bound that made it (max_age: empty that long).");
+  for (auto reason : {Eviction::kMaxAge, Eviction::kMaxTotalBytes, Eviction::kMaxTopics}) {
+    std::string label = "reason=\"" + std::string(to_string(reason)) + "\"";
+    sample(out, "sse_history_topics_forgotten_total",
+           history.forgotten[static_cast<std::size_t>(reason)], label);
+  }
   family(out, "sse_presence_changes_total", "counter",
          "Presence changes: a subject's first stream on a tracked topic (join), its last (leave).");
   sample(out, "sse_presence_changes_total", get(m.presence_joins), "action=\"join\"");

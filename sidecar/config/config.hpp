@@ -71,6 +71,10 @@ struct HistoryConfig {
   std::size_t max_events = 1000;    // per topic; 0 keeps no history
   std::size_t max_bytes = 4 * MiB;  // per topic
   Millis max_age{10 * 60 * 1000};
+  // Over every topic: the memory history may hold, as it really costs (events, frames, the
+  // topic index), and the topics it tracks. Past either, the oldest goes first.
+  std::size_t max_total_bytes = 256 * MiB;
+  std::size_t max_topics = 100000;
 };
 
 struct StreamConfig {

@@ -368,6 +368,8 @@ std::vector<ConfigOption> make_options() {
       count(FIELD(history.max_events), 1000, 0, 10'000'000, kReload),
       size(FIELD(history.max_bytes), 4 * MiB, 0, 64 * kGiB, kReload),
       duration(FIELD(history.max_age), 10min, 1s, 7 * 24h, kReload),
+      size(FIELD(history.max_total_bytes), 256 * MiB, 0, 1024 * kGiB, kReload),
+      count(FIELD(history.max_topics), 100000, 1, 100'000'000, kReload),
 
       duration(FIELD(stream.heartbeat_interval), 15s, 100ms, 1h, kReload),
       duration(FIELD(stream.retry), 3s, 0ms, 1h, kReload),

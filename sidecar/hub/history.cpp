@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sidecar/core/heap_cost.hpp"
+
 namespace sidecar {
 namespace {
 
@@ -15,61 +17,201 @@ void in_id_order_once(std::vector<EventRef>& events) {
                events.end());
 }
 
+// A node of a libstdc++ red-black tree: colour and three links, then the value.
+constexpr std::size_t kTreeNodeHeader = 32;
+
+std::size_t index(Eviction reason) {
+  return static_cast<std::size_t>(reason);
+}
+
 }  // namespace
+
+std::string_view to_string(Eviction reason) {
+  switch (reason) {
+    case Eviction::kMaxEvents:
+      return "max_events";
+    case Eviction::kMaxBytes:
+      return "max_bytes";
+    case Eviction::kMaxAge:
+      return "max_age";
+    case Eviction::kMaxTotalBytes:
+      return "max_total_bytes";
+    case Eviction::kMaxTopics:
+      return "max_topics";
+    case Eviction::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void History::TopicList::push_back(Topic* topic) {
+  topic->prev = last;
+  topic->next = nullptr;
+  (last ? last->next : first) = topic;
+  last = topic;
+}
+
+void History::TopicList::remove(Topic* topic) {
+  (topic->prev ? topic->prev->next : first) = topic->next;
+  (topic->next ? topic->next->prev : last) = topic->prev;
+  topic->prev = topic->next = nullptr;
+}
+
+History::History(std::uint64_t epoch, HistoryConfig limits)
+    : epoch_(epoch), limits_(limits), forgotten_(ForgottenHorizons::slots_for(limits.max_topics)) {}
 
 void History::set_limits(const HistoryConfig& limits) {
   std::lock_guard lock(mutex_);
   limits_ = limits;
+  forgotten_.resize(ForgottenHorizons::slots_for(limits.max_topics));
   auto now = Clock::now();
   for (auto& [name, topic] : topics_) trim(topic, now);
+  while (topics_.size() > limits_.max_topics) forget(*next_to_forget(), Eviction::kMaxTopics);
+  enforce_total_bounds(now);
+}
+
+void History::recount(Topic& topic) {
+  std::size_t own = heap_bytes(kTreeNodeHeader + sizeof(decltype(topics_)::value_type)) +
+                    heap_bytes(*topic.name) + topic.events.heap_bytes();
+  if (!topic.events.empty()) {
+    own += heap_bytes(kTreeNodeHeader + sizeof(FrontIndex::value_type));
+  }
+  memory_ = memory_ - topic.own + own;
+  topic.own = own;
+}
+
+History::Topic& History::find_or_add(const std::string& name, Clock::time_point now) {
+  if (auto it = topics_.find(name); it != topics_.end()) return it->second;
+  while (topics_.size() >= limits_.max_topics) forget(*next_to_forget(), Eviction::kMaxTopics);
+  auto it = topics_.emplace(name, Topic{}).first;
+  Topic& topic = it->second;
+  topic.name = &it->first;
+  // A topic seen before and forgotten lost its events up to its horizon.
+  topic.evicted_seq = forgotten_.get(name);
+  topic.emptied_at = now;
+  empty_.push_back(&topic);
+  recount(topic);
+  return topic;
 }
 
 void History::append(const EventRef& event) {
   std::lock_guard lock(mutex_);
+  const auto now = event->published();
+  const std::size_t size = event->size();
+  const std::size_t memory = event->memory();
   for (const auto& name : event->topics()) {
-    auto it = topics_.find(name);
-    if (it == topics_.end()) it = topics_.emplace(name, Topic{}).first;
-    Topic& topic = it->second;
+    Topic& topic = find_or_add(name, now);
+    if (topic.events.empty()) {
+      empty_.remove(&topic);
+      by_front_.emplace(event->id().seq, &topic);
+    } else {
+      recent_.remove(&topic);
+    }
+    recent_.push_back(&topic);
     topic.events.push_back(event);
-    topic.bytes += event->size();
+    topic.bytes += size;
+    topic.held += memory;
     ++events_;
-    bytes_ += event->size();
-    trim(topic, event->published());
+    bytes_ += size;
+    memory_ += memory;
+    recount(topic);
+    trim(topic, now);
   }
+  enforce_total_bounds(now);
 }
 
-void History::evict_front(Topic& topic) {
-  const EventRef& front = topic.events.front();
-  topic.evicted_seq = std::max(topic.evicted_seq, front->id().seq);
+void History::evict_front(Topic& topic, Eviction reason, Clock::time_point now) {
+  EventRef front = topic.events.pop_front();
+  const std::uint64_t seq = front->id().seq;
+  topic.evicted_seq = std::max(topic.evicted_seq, seq);
   topic.bytes -= front->size();
+  topic.held -= front->memory();
   bytes_ -= front->size();
+  memory_ -= front->memory();
   --events_;
-  topic.events.pop_front();
+  ++counts_.evicted[index(reason)];
+  // The topic keeps its place in the index under its new oldest event (the node is reused).
+  auto node = by_front_.extract({seq, &topic});
+  if (topic.events.empty()) {
+    recent_.remove(&topic);
+    empty_.push_back(&topic);
+    topic.emptied_at = now;
+  } else {
+    node.value().first = topic.events.front()->id().seq;
+    by_front_.insert(std::move(node));
+  }
+  recount(topic);
 }
 
 void History::trim(Topic& topic, Clock::time_point now) {
-  while (!topic.events.empty() &&
-         (topic.events.size() > limits_.max_events || topic.bytes > limits_.max_bytes ||
-          now - topic.events.front()->published() > limits_.max_age)) {
-    evict_front(topic);
-    if (topic.events.empty()) topic.emptied_at = now;
+  while (!topic.events.empty()) {
+    Eviction reason;
+    if (topic.events.size() > limits_.max_events) {
+      reason = Eviction::kMaxEvents;
+    } else if (topic.bytes > limits_.max_bytes) {
+      reason = Eviction::kMaxBytes;
+    } else if (now - topic.events.front()->published() > limits_.max_age) {
+      reason = Eviction::kMaxAge;
+    } else {
+      break;
+    }
+    evict_front(topic, reason, now);
+  }
+}
+
+History::Topic* History::next_to_forget() const {
+  return empty_.first ? empty_.first : recent_.first;
+}
+
+void History::forget(Topic& topic, Eviction reason) {
+  std::uint64_t horizon = topic.evicted_seq;
+  if (!topic.events.empty()) {
+    horizon = std::max(horizon, topic.events.back()->id().seq);
+    by_front_.erase({topic.events.front()->id().seq, &topic});
+    recent_.remove(&topic);
+  } else {
+    empty_.remove(&topic);
+  }
+  counts_.evicted[index(reason)] += topic.events.size();
+  ++counts_.forgotten[index(reason)];
+  events_ -= topic.events.size();
+  bytes_ -= topic.bytes;
+  memory_ -= topic.held + topic.own;
+  // Moved to the horizons of forgotten topics: its own for exact resumes, the global one for
+  // patterns (which cannot tell which forgotten topics they would have matched).
+  forgotten_.raise(*topic.name, horizon);
+  forgotten_seq_ = std::max(forgotten_seq_, horizon);
+  topics_.erase(topics_.find(*topic.name));
+}
+
+void History::enforce_total_bounds(Clock::time_point now) {
+  while (memory_ > limits_.max_total_bytes) {
+    // An empty topic only keeps a horizon, which its forgotten horizon keeps as well: letting
+    // it go first keeps every event a little longer.
+    if (empty_.first) {
+      forget(*empty_.first, Eviction::kMaxTotalBytes);
+    } else if (!by_front_.empty()) {
+      evict_front(*by_front_.begin()->second, Eviction::kMaxTotalBytes, now);
+    } else {
+      break;
+    }
   }
 }
 
 void History::expire(Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  for (auto it = topics_.begin(); it != topics_.end();) {
-    Topic& topic = it->second;
-    trim(topic, now);
-    // An empty topic is still remembered for a while so that a resume can tell "nothing was
-    // published" from "events were evicted"; once forgotten, its horizon moves to the global
-    // one, which is conservative (it may report a miss that did not happen, never the reverse).
-    if (topic.events.empty() && now - topic.emptied_at > limits_.max_age) {
-      forgotten_seq_ = std::max(forgotten_seq_, topic.evicted_seq);
-      it = topics_.erase(it);
-    } else {
-      ++it;
-    }
+  // The oldest events first, from the front of the index: no walk over every topic.
+  while (!by_front_.empty()) {
+    Topic& oldest = *by_front_.begin()->second;
+    if (now - oldest.events.front()->published() <= limits_.max_age) break;
+    evict_front(oldest, Eviction::kMaxAge, now);
+  }
+  // An empty topic is still remembered for a while so that a resume can tell "nothing was
+  // published" from "events were evicted"; once forgotten, its horizon is kept per hashed
+  // name (and globally for patterns), which is conservative: it may report a miss that did
+  // not happen, never the reverse.
+  while (empty_.first && now - empty_.first->emptied_at > limits_.max_age) {
+    forget(*empty_.first, Eviction::kMaxAge);
   }
 }
 
@@ -83,20 +225,22 @@ Replay History::since(const std::vector<TopicPattern>& patterns, std::string_vie
     return replay;
   }
   std::lock_guard lock(mutex_);
-  if (forgotten_seq_ > id->seq) replay.missed = true;
   auto collect = [&](const Topic& topic) {
     if (topic.evicted_seq > id->seq) replay.missed = true;
-    // Events are in id order: skip the already-seen prefix by binary search.
-    auto first =
-        std::upper_bound(topic.events.begin(), topic.events.end(), id->seq,
-                         [](std::uint64_t seq, const EventRef& e) { return seq < e->id().seq; });
-    replay.events.insert(replay.events.end(), first, topic.events.end());
+    for (std::size_t i = topic.events.first_after(id->seq); i < topic.events.size(); ++i) {
+      replay.events.push_back(topic.events[i]);
+    }
   };
   for (const auto& pattern : patterns) {
     if (!pattern.is_wildcard()) {
-      if (auto it = topics_.find(pattern.stem()); it != topics_.end()) collect(it->second);
+      if (auto it = topics_.find(pattern.stem()); it != topics_.end()) {
+        collect(it->second);
+      } else if (forgotten_.get(pattern.stem()) > id->seq) {
+        replay.missed = true;
+      }
       continue;
     }
+    if (forgotten_seq_ > id->seq) replay.missed = true;
     for (auto it = topics_.lower_bound(pattern.stem()); it != topics_.end(); ++it) {
       if (!it->first.starts_with(pattern.stem())) break;
       collect(it->second);
@@ -115,29 +259,37 @@ HistorySnapshot History::snapshot() const {
   out.forgotten_seq = forgotten_seq_;
   for (const auto& [name, topic] : topics_) {
     if (topic.evicted_seq > 0) out.horizons.push_back({name, topic.evicted_seq});
-    out.events.insert(out.events.end(), topic.events.begin(), topic.events.end());
+    for (std::size_t i = 0; i < topic.events.size(); ++i) out.events.push_back(topic.events[i]);
   }
   in_id_order_once(out.events);
   return out;
 }
 
 void History::restore(const HistorySnapshot& snapshot) {
+  auto now = Clock::now();
   {
     std::lock_guard lock(mutex_);
-    forgotten_seq_ = snapshot.forgotten_seq;
-    auto now = Clock::now();
     for (const auto& h : snapshot.horizons) {
-      Topic& topic = topics_[h.topic];
-      topic.evicted_seq = h.evicted_seq;
-      topic.emptied_at = now;
+      find_or_add(h.topic, now).evicted_seq = h.evicted_seq;
     }
   }
   for (const auto& event : snapshot.events) append(event);
+  std::lock_guard lock(mutex_);
+  // The saved run's forgotten topics are not known one by one: each topic not tracked now
+  // takes the highest of their horizons.
+  forgotten_.raise_all(snapshot.forgotten_seq);
+  forgotten_seq_ = std::max(forgotten_seq_, snapshot.forgotten_seq);
+  enforce_total_bounds(now);
 }
 
 HistoryStats History::stats() const {
   std::lock_guard lock(mutex_);
-  return {topics_.size(), events_, bytes_};
+  HistoryStats out = counts_;
+  out.topics = topics_.size();
+  out.events = events_;
+  out.bytes = bytes_;
+  out.memory = memory_;
+  return out;
 }
 
 }  // namespace sidecar

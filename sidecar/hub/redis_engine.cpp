@@ -84,6 +84,9 @@ std::vector<EventRef> events_from(const redisReply* r, std::size_t first) {
 
 // Publishes per script call at most: a call holds Redis for its length.
 constexpr std::size_t kMaxBatch = 256;
+// What the publish script returns after its per-event triples: events evicted by each of the
+// five bounds, topics forgotten by three of them.
+constexpr std::size_t kPublishCounts = 8;
 
 // How long a node's presence outlives its last lease renewal (it renews every second).
 constexpr std::chrono::milliseconds kPresenceLease{10000};
@@ -265,6 +268,8 @@ void RedisEngine::flush_publishes() {
                                 std::to_string(history_.max_events),
                                 std::to_string(history_.max_bytes),
                                 std::to_string(history_.max_age.count()),
+                                std::to_string(history_.max_total_bytes),
+                                std::to_string(history_.max_topics),
                                 std::to_string(batch.size())};
   std::vector<PublishDone> dones;
   dones.reserve(batch.size());
@@ -278,7 +283,8 @@ void RedisEngine::flush_publishes() {
   // Acknowledged only once Redis answered: the events are then in shared history, and announced.
   eval(redis_scripts::kPublish, publish_sha_, std::move(args),
        [this, dones = std::move(dones)](const redisReply* reply, const std::string& error) {
-         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 * dones.size()) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+             reply->elements != 3 * dones.size() + kPublishCounts) {
            if (!error.empty() && error != kUnavailable) {
              spdlog::warn("publish through redis failed: {}", error);
            }
@@ -290,7 +296,23 @@ void RedisEngine::flush_publishes() {
            if (id.epoch == epoch_) seen_ = std::max(seen_, id.seq);
            dones[i](PublishOutcome{true, id, num(reply->element[3 * i + 2]) == 1, {}});
          }
+         count_evictions(reply, 3 * dones.size());
        });
+}
+
+void RedisEngine::count_evictions(const redisReply* reply, std::size_t first) {
+  // As the publish script lists them: events by each bound, then topics forgotten.
+  constexpr Eviction kEvicted[] = {Eviction::kMaxEvents, Eviction::kMaxBytes, Eviction::kMaxAge,
+                                   Eviction::kMaxTotalBytes, Eviction::kMaxTopics};
+  constexpr Eviction kForgotten[] = {Eviction::kMaxAge, Eviction::kMaxTotalBytes,
+                                     Eviction::kMaxTopics};
+  std::size_t i = first;
+  for (auto reason : kEvicted) {
+    history_stats_.evicted[static_cast<std::size_t>(reason)] += num(reply->element[i++]);
+  }
+  for (auto reason : kForgotten) {
+    history_stats_.forgotten[static_cast<std::size_t>(reason)] += num(reply->element[i++]);
+  }
 }
 
 // ---- live delivery ----
@@ -427,15 +449,18 @@ void RedisEngine::caught_up(const redisReply* reply, const std::string& error) {
       } else {
         std::size_t gaps = num(reply->element[3]);
         std::vector<std::string> topics;
+        bool every_topic = false;  // "" stands for topics Redis forgot: any could be one
         for (std::size_t i = 0; i < gaps && 4 + i < reply->elements; ++i) {
           topics.emplace_back(str(reply->element[4 + i]));
+          every_topic = every_topic || topics.back().empty();
         }
         for (const auto& e : events_from(reply, 4 + gaps)) {
           if (e->id().seq <= delivered_) continue;
           sink_.deliver(e);
           delivered_ = e->id().seq;
         }
-        if (!topics.empty()) sink_.missed(topics, EventId{epoch, seq});
+        if (every_topic) topics.clear();
+        if (gaps > 0) sink_.missed(topics, EventId{epoch, seq});
       }
       epoch_ = epoch;
       epoch_text_ = epoch_text;
@@ -549,16 +574,21 @@ void RedisEngine::presence_subjects(
 }
 
 void RedisEngine::expire() {
-  // History needs nothing here (Redis trims it as events are added, and expires idle topics).
+  // History is trimmed as events are added and idle topics expire in Redis; the lease forgets
+  // expired topics a slice at a time, and says what history costs now.
   if (!commands_.ready()) return;
   eval(redis_scripts::kLease, lease_sha_,
        {prefix_, node_, std::to_string(kPresenceLease.count()), epoch_text_, std::to_string(seen_),
         topics_cursor_},
        [this](const redisReply* reply, const std::string&) {
-         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) return;
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) return;
          topics_cursor_ = std::string(str(reply->element[0]));
          if (topics_cursor_.empty()) topics_cursor_ = "0";
-         for (std::size_t i = 1; i + 1 < reply->elements; i += 2) {
+         history_stats_.forgotten[static_cast<std::size_t>(Eviction::kMaxAge)] +=
+             num(reply->element[1]);
+         history_stats_.memory = num(reply->element[2]);
+         history_stats_.topics = num(reply->element[3]);
+         for (std::size_t i = 4; i + 1 < reply->elements; i += 2) {
            spdlog::info("presence: {} left '{}' (its node stopped renewing its lease)",
                         str(reply->element[i + 1]), str(reply->element[i]));
            if (presence_leaves_) {

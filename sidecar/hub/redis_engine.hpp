@@ -35,7 +35,10 @@ class RedisEngine final : public Engine {
               ReplayDone done) override;
   EventId newest() const override;
   void configure(const HistoryConfig& history) override { history_ = history; }
-  HistoryStats stats() const override { return {}; }
+  // History as Redis holds it for every node: its topics and what it costs (as of the last
+  // lease tick), and what this node's scripts evicted (the sum over nodes is the service's).
+  // Retained events and their bytes are not counted in Redis: 0.
+  HistoryStats stats() const override { return history_stats_; }
   bool ready() const override;
   // Announced on the events channel; every node, this one included, ends its streams.
   bool disconnect(const std::string& subject, const std::string& topic) override;
@@ -77,6 +80,7 @@ class RedisEngine final : public Engine {
   void finish_catch_up();       // delivers what was held meanwhile
   bool take(const Message& m);  // delivers it; false when a gap needs a catch-up first
   void set_newest(std::uint64_t epoch, std::uint64_t seq);
+  void count_evictions(const redisReply* reply, std::size_t first);
   // Runs a script by its digest, loading it again if Redis forgot it (a restart).
   void eval(std::string_view script, const std::string& sha, std::vector<std::string> args,
             RedisClient::Done done);
@@ -86,6 +90,7 @@ class RedisEngine final : public Engine {
   event_base* base_;
   EventSink& sink_;
   HistoryConfig history_;
+  HistoryStats history_stats_;
   const std::string prefix_;
   RedisClient commands_;
   RedisClient subscriber_;

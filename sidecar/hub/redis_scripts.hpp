@@ -9,9 +9,19 @@
 //   P t:<topic>  the topic's history, a stream whose entry ids are 0-<seq>: fields f (the SSE
 //                frame), m (publish time, ms), tp (the event's topics, space separated);
 //                expires max_age after its last event
-//   P bytes      hash: frame bytes retained per topic
+//   P bytes      hash: per topic "<frame bytes retained> <what it costs Redis>" (the cost
+//                with its entries, see kPublish; values from before costs were counted hold
+//                the bytes alone)
+//   P total      what every topic costs: history.max_total_bytes bounds it
 //   P horizon    hash: per topic, the highest seq trimmed away (a resume from before it missed)
-//   P topics     sorted set: topics by the seq of their last event
+//   P topics     sorted set: topics by the seq of their last event (history.max_topics bounds
+//                it, the lowest first)
+//   P fronts     sorted set: topics with entries by the seq of their oldest one (the globally
+//                oldest event is evicted first)
+//   P forgotten  the highest seq of forgotten topics (a pattern resume from before it missed)
+//   P fhz        the horizons of forgotten topics by a hash of their names: 2^18 unsigned
+//                63-bit fields (2 MiB); two topics in one slot share the higher one, so an
+//                exact resume may be told of a miss that was another topic's, never the reverse
 //   P events     the channel committed events are announced on, a batch per message: per
 //                event "<epoch> <seq> <frame length> <topics>\n" and the frame
 #pragma once
@@ -21,11 +31,19 @@
 namespace sidecar::redis_scripts {
 
 // Commits a batch of events (what a node was asked to publish in one loop turn), announcing
-// them in one message. ARGV: prefix, the node's epoch, the highest seq the node has seen,
-// max_events, max_bytes, max_age (ms), the count of events, then per event: its frame without
-// the id line, its idempotency key ("" = none), its topic count, its topics. Returns per event
-// epoch, seq, duplicate (1 when its key was used within max_age: then the first publish's id,
-// and nothing added).
+// them in one message, then applies the bounds over every topic: past max_topics the least
+// recently published topics are forgotten whole, past max_total_bytes the globally oldest
+// events are evicted (a topic whose last event goes is forgotten with it), a bounded amount
+// per call. What Redis holds is counted as a topic's own cost (its stream key, sorted-set
+// members and hash fields) plus each entry's (its frame and topics fields and about 32 bytes),
+// and at least the 4 KiB a stream preallocates for its entries.
+// ARGV: prefix, the node's epoch, the highest seq the node has seen, max_events, max_bytes,
+// max_age (ms), max_total_bytes, max_topics, the count of events, then per event: its frame
+// without the id line, its idempotency key ("" = none), its topic count, its topics. Returns
+// per event epoch, seq, duplicate (1 when its key was used within max_age: then the first
+// publish's id, and nothing added); then the events evicted by max_events, max_bytes, max_age,
+// max_total_bytes and max_topics, and the topics forgotten by max_age (found expired),
+// max_total_bytes and max_topics.
 //   P idem:<key>  the id a key's publish got, for max_age
 extern const std::string_view kPublish;
 
@@ -33,7 +51,8 @@ extern const std::string_view kPublish;
 // exact topics, the exact topics, then pattern stems ("a.b." for "a.b.*", "" for "*").
 // Returns {epoch, seq, missed, n, missed topics (n of them), then frame, topics pairs}. In
 // replay mode any gap sets missed and returns no events; in catchup mode the topics with a gap
-// are listed and the rest are returned.
+// are listed ("" for every topic: a topic forgotten since may have had events) and the rest
+// are returned.
 extern const std::string_view kRead;
 
 // Presence, kept per node so that a node's share can be removed when it goes away:
@@ -47,8 +66,9 @@ extern const std::string_view kPresence;
 // ARGV: prefix, node, lease (ms), the node's epoch, the highest seq it has seen. Renews the
 // node's lease, and removes the presence of nodes whose lease expired; starts a new epoch when
 // Redis is behind the node (as kPublish does); and forgets the topics, of a slice of them from
-// the cursor (the last ARGV), whose history expired. Returns the next cursor, then the leaves:
-// topic, subject pairs.
+// the cursor (the last ARGV), whose history expired. Returns the next cursor, the count of
+// topics forgotten, P total and the count of topics after that, then the leaves: topic,
+// subject pairs.
 //   P forgotten   the highest seq of forgotten topics
 extern const std::string_view kLease;
 

@@ -1,5 +1,6 @@
 #include "sidecar/sse/event.hpp"
 
+#include "sidecar/core/heap_cost.hpp"
 #include "sidecar/sse/sse_format.hpp"
 
 namespace sidecar {
@@ -24,6 +25,13 @@ Ref<Event> Event::restore(EventId id, std::vector<std::string> topics, std::stri
   event->published_ = published;
   event->set_frame(frame);
   return Ref<Event>(event);
+}
+
+std::size_t Event::memory() const {
+  std::size_t total = heap_bytes(sizeof(Event)) + heap_bytes(wire_) +
+                      heap_bytes(topics_.capacity() * sizeof(std::string));
+  for (const auto& topic : topics_) total += heap_bytes(topic);
+  return total;
 }
 
 void Event::set_frame(std::string_view frame) {

@@ -36,6 +36,9 @@ class Event final : public RefCounted {
   std::string_view chunked() const { return wire_; }
   // Bytes one subscriber holds for this event (used for history and buffer accounting).
   std::size_t size() const { return plain_size_; }
+  // What keeping this event alive costs in the heap: the object, its frame and its topic
+  // names, with the allocator's overhead (history.max_total_bytes counts this).
+  std::size_t memory() const;
 
  private:
   friend class RefCounted;

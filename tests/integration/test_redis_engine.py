@@ -4,7 +4,8 @@
    one global order; ids are <epoch>-<seq> with the epoch from Redis and one seq counter; the
    publish reply comes after Redis committed the event.
 2. Last-Event-ID resumes on any node: exactly the missed events, then live.
-3. History bounds (max_events, max_bytes, max_age) hold in Redis; beyond them: sidecar.missed.
+3. History bounds (max_events, max_bytes, max_age per topic, max_total_bytes and max_topics over
+   every topic) hold in Redis; beyond them: sidecar.missed.
 4. A node killed with SIGKILL loses nothing acknowledged; its clients resume on another node.
 5. Redis losing its data changes the epoch: old ids get sidecar.missed and are never reused.
 6. Redis unreachable: publishes refused promptly ("engine unavailable", HTTP 503), streams stay
@@ -566,6 +567,73 @@ def check_history_max_age(test, nodes, timeout=8.0):
         time.sleep(0.25)
 
 
+TOTAL_BOUNDS = {"history": {"max_total_bytes": "16MiB", "max_topics": 100000}}
+CHURN = 20000  # topics of one 2 KiB event each: several times what 16 MiB holds, either engine
+CHURN_DATA = "c" * 2048
+
+
+def churn_topics(test, nodes, count=CHURN, prefix="public.c.u", batch=500):
+    """Publishes one event to each of `count` fresh topics, alternating nodes a batch at a
+    time; returns the ids, the i-th on topic `prefix` + i."""
+    pubs = [test.publisher(node) for node in nodes]
+    for pub in pubs:
+        pub.timeout = 60
+    ids = []
+    for start in range(0, count, batch):
+        pub = pubs[(start // batch) % len(pubs)]
+        pub.send(*[{"topic": "%s%d" % (prefix, i), "data": CHURN_DATA}
+                   for i in range(start, start + batch)])
+        ids.extend(r["id"] for r in pub.read_replies(batch, timeout=60))
+    return ids
+
+
+def check_history_total_bounds(test, nodes, timeout=5.0):
+    """With TOTAL_BOUNDS: topics churn past history.max_total_bytes. A resume on an evicted
+    topic gets sidecar.missed on any node, the newest topic replays its event, an exact topic
+    nobody published to resumes from before the evictions without a miss (one horizon for every
+    forgotten topic would make it miss), and a pattern resume from there is told it missed."""
+    n = len(nodes)
+    ids = churn_topics(test, nodes)
+    newest = ids[-1]
+    gone = test.stream(nodes[1 % n], ["public.c.u10"], headers={"Last-Event-ID": ids[0]})
+    assert_missed(test, gone.next_event(timeout), ids[0], newest)
+    gone.close()
+    kept = test.stream(nodes[0], ["public.c.u%d" % (CHURN - 1)],
+                       headers={"Last-Event-ID": ids[-2]})
+    test.assertEqual([e.id for e in kept.read_events(1, timeout)], [newest])
+    kept.close()
+    # Older than what either engine holds of this churn (about 6 000 topics in memory, 3 400
+    # in Redis), with a few thousand topics forgotten after it.
+    since = ids[CHURN - 8000]
+    quiet = test.stream(nodes[-1], ["public.c.quiet"], headers={"Last-Event-ID": since})
+    quiet.assert_no_event(0.3)
+    live = test.publisher(nodes[0]).publish_ok("public.c.quiet", "live")
+    test.assertEqual(rows_of([quiet.next_event(timeout)]), [("message", live["id"], "live")])
+    quiet.close()
+    pattern = test.stream(nodes[1 % n], ["public.c.*"], headers={"Last-Event-ID": since})
+    assert_missed(test, pattern.next_event(timeout), since, live["id"])
+
+
+def check_history_max_topics(test, nodes, timeout=5.0):
+    """With {"history": {"max_topics": 100}}: 151 topics and one published again; the least
+    recently published ones are forgotten whole; a resume on one of them misses, a topic
+    published again after being forgotten replays its new event."""
+    n = len(nodes)
+    pubs = [test.publisher(node) for node in nodes]
+    first = pubs[0].publish_ok("public.m.first", "1")["id"]
+    ids = [pubs[k % n].publish_ok("public.m.t%d" % k, str(k))["id"] for k in range(150)]
+    again = pubs[-1].publish_ok("public.m.first", "again")["id"]
+    gone = test.stream(nodes[1 % n], ["public.m.t0"], headers={"Last-Event-ID": first})
+    assert_missed(test, gone.next_event(timeout), first, again)
+    gone.close()
+    back = test.stream(nodes[0], ["public.m.first"], headers={"Last-Event-ID": ids[-1]})
+    test.assertEqual(rows_of(back.read_events(1, timeout)),
+                     [("message", again, "again")])
+    back.close()
+    recent = test.stream(nodes[-1], ["public.m.t149"], headers={"Last-Event-ID": ids[148]})
+    test.assertEqual([e.id for e in recent.read_events(1, timeout)], [ids[149]])
+
+
 # ---------------------------------------------------------------------------------------------
 # The checks themselves, on the in-memory engine (no Redis needed)
 
@@ -601,6 +669,12 @@ class ChecksOnOneMemoryNodeTest(SidecarTestCase):
     def test_history_max_age(self):
         check_history_max_age(self, self._nodes(MAX_AGE))
 
+    def test_history_total_bounds(self):
+        check_history_total_bounds(self, self._nodes(TOTAL_BOUNDS))
+
+    def test_history_max_topics(self):
+        check_history_max_topics(self, self._nodes({"history": {"max_topics": 100}}))
+
 
 class ChecksCatchNodesThatShareNothingTest(SidecarTestCase):
     """Two in-memory sidecars share neither events nor ids: each cross-node check must fail."""
@@ -633,6 +707,10 @@ class ChecksCatchNodesThatShareNothingTest(SidecarTestCase):
 
     def test_history_bounds(self):
         self._fails(check_history_bounds, self._nodes(HISTORY_BOUNDS), timeout=0.5)
+
+    def test_history_max_topics(self):
+        self._fails(check_history_max_topics, self._nodes({"history": {"max_topics": 100}}),
+                    timeout=0.5)
 
 
 class DeliveryCheckTest(unittest.TestCase):
@@ -807,6 +885,49 @@ class RedisHistoryTest(RedisEngineCase):
 
     def test_max_age(self):
         check_history_max_age(self, self.cluster(2, overrides=MAX_AGE))
+
+    def test_max_total_bytes_bounds_redis_memory(self):
+        """Topics churning past history.max_total_bytes on two nodes: P total stays within the
+        bound, Redis's memory grows by about that much (not by what was published), the
+        metrics say so, and resumes behave as on one node."""
+        redis = self.start_redis()
+        nodes, prefix = self.start_redis_sidecars(redis, 2, TOTAL_BOUNDS)
+        bound = 16 * 1024 * 1024
+        before = int(redis.info("memory")["used_memory"])
+        check_history_total_bounds(self, nodes)
+        with redis.client() as c:
+            total = int(c.command("GET", prefix + "total"))
+            topics = c.command("ZCARD", prefix + "topics")
+        grown = int(redis.info("memory")["used_memory"]) - before
+        self.assertLessEqual(total, bound)
+        self.assertGreater(total, bound - 64 * 1024)  # the bound was reached
+        self.assertLess(topics, CHURN // 4)
+        # What Redis holds costs about what P total counts (measured: within 2%); the slack is
+        # the 2 MiB table of forgotten horizons and the allocator's. Kept without bound, the
+        # churn takes about 95 MiB.
+        self.assertLess(grown, 1.25 * bound + 4 * 1024 * 1024,
+                        "Redis grew by %.1f MiB for a bound of 16 MiB" % (grown / 2 ** 20))
+        # Every node reports Redis's history at its lease tick, and what its own publishes
+        # evicted: together, every churned topic but those kept.
+        wait_until(lambda: all(node.metric("sse_history_topics") == topics for node in nodes),
+                   5, message="sse_history_topics from the lease tick")
+        metrics = [node.metrics() for node in nodes]
+        for m in metrics:
+            self.assertLessEqual(m["sse_history_memory_bytes"], bound)
+        evicted = sum(m['sse_history_evicted_total{reason="max_total_bytes"}'] for m in metrics)
+        forgotten = sum(m['sse_history_topics_forgotten_total{reason="max_total_bytes"}']
+                        for m in metrics)
+        self.assertEqual(forgotten, CHURN + 1 - topics)  # public.c.quiet too
+        self.assertEqual(evicted, forgotten)  # each had one event
+
+    def test_max_topics(self):
+        redis = self.start_redis()
+        nodes, prefix = self.start_redis_sidecars(redis, 2, {"history": {"max_topics": 100}})
+        check_history_max_topics(self, nodes)
+        self.assertEqual(redis.command("ZCARD", prefix + "topics"), 100)
+        forgotten = sum(node.metric('sse_history_topics_forgotten_total{reason="max_topics"}')
+                        for node in nodes)
+        self.assertEqual(forgotten, 52)  # 151 topics for 100 places, then one again
 
     def test_no_history_kept(self):
         a, b = self.cluster(2, overrides={"history": {"max_events": 0}})

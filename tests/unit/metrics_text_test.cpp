@@ -114,7 +114,7 @@ Exposition parse(const std::string& text) {
 // stream workers' counters are split over two workers: each sample must be their sum.
 struct Known {
   Metrics metrics;
-  HistoryStats history{61, 62, 63};
+  HistoryStats history{61, 62, 63, 64, {70, 71, 72, 73, 74}, {80, 81, 82, 83, 84}};
 
   Known() {
     Metrics& m = metrics;
@@ -205,6 +205,9 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_history_topics", "gauge"},
       {"sse_history_events", "gauge"},
       {"sse_history_bytes", "gauge"},
+      {"sse_history_memory_bytes", "gauge"},
+      {"sse_history_evicted_total", "counter"},
+      {"sse_history_topics_forgotten_total", "counter"},
       {"sse_presence_changes_total", "counter"},
       {"sse_presence_webhook_batches_total", "counter"},
       {"sse_presence_webhook_dropped_total", "counter"},
@@ -261,6 +264,16 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_history_topics", "61"},
       {"sse_history_events", "62"},
       {"sse_history_bytes", "63"},
+      {"sse_history_memory_bytes", "64"},
+      {"sse_history_evicted_total{reason=\"max_events\"}", "70"},
+      {"sse_history_evicted_total{reason=\"max_bytes\"}", "71"},
+      {"sse_history_evicted_total{reason=\"max_age\"}", "72"},
+      {"sse_history_evicted_total{reason=\"max_total_bytes\"}", "73"},
+      {"sse_history_evicted_total{reason=\"max_topics\"}", "74"},
+      // Topics are forgotten by these three only (the per-topic bounds keep the topic).
+      {"sse_history_topics_forgotten_total{reason=\"max_age\"}", "82"},
+      {"sse_history_topics_forgotten_total{reason=\"max_total_bytes\"}", "83"},
+      {"sse_history_topics_forgotten_total{reason=\"max_topics\"}", "84"},
       {"sse_presence_changes_total{action=\"join\"}", "11"},
       {"sse_presence_changes_total{action=\"leave\"}", "12"},
       {"sse_presence_webhook_batches_total{result=\"ok\"}", "13"},
