@@ -290,7 +290,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 47);
+  CHECK(e.samples.size() == 56);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
