@@ -73,9 +73,9 @@ ConfigLoad load_config_text(const std::string& text, const std::string& name) {
   config.source = name;
   try {
     YAML::Node root = YAML::Load(text);
-    if (auto quote = unclosed_quote(text, name)) {
-      // The rest of the file is inside that value: reading it would only add false problems.
-      reader.problems().push_back(std::move(*quote));
+    if (auto unread = unread_text(text, name)) {
+      // Reading what was parsed would only add problems the unread text explains.
+      reader.problems().push_back(std::move(*unread));
     } else if (root.IsNull()) {
       // An empty file is a valid config made only of defaults.
     } else {

@@ -12,8 +12,9 @@ namespace sidecar {
 
 namespace {
 
-// What the parser has seen so far: the collections still open (when it fails, those it was
-// inside) and the last quoted scalar. Aliases are events of their own, never expanded.
+// What the parser has seen of one document so far: where it started, the collections still open
+// (when it fails, those it was inside) and the last quoted scalar. Aliases are events of their
+// own, never expanded.
 class Outline : public YAML::EventHandler {
  public:
   // The innermost flow sequence (or mapping) still open.
@@ -24,8 +25,9 @@ class Outline : public YAML::EventHandler {
     return std::nullopt;
   }
   const std::optional<YAML::Mark>& last_quoted() const { return last_quoted_; }
+  const std::optional<YAML::Mark>& start() const { return start_; }
 
-  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
@@ -45,17 +47,13 @@ class Outline : public YAML::EventHandler {
   }
   void OnMapEnd() override { close(); }
 
-  // Runs the parser over `text`: false when it fails.
-  bool parse(const std::string& text) {
-    std::istringstream in(text);
+  // Parses the next document from `parser`: false when there is none or it fails.
+  bool parse(YAML::Parser& parser) {
     try {
-      YAML::Parser parser(in);
-      while (parser.HandleNextDocument(*this)) {
-      }
+      return parser.HandleNextDocument(*this);
     } catch (const YAML::Exception&) {
       return false;
     }
-    return true;
   }
 
  private:
@@ -71,6 +69,7 @@ class Outline : public YAML::EventHandler {
 
   std::vector<Open> open_;
   std::optional<YAML::Mark> last_quoted_;
+  std::optional<YAML::Mark> start_;
 };
 
 // Where the quoted scalar opening at text[at] closes; npos when it does not.
@@ -105,8 +104,10 @@ std::string place(const YAML::Mark& mark) {
 ConfigProblem yaml_syntax_problem(const std::string& text, const std::string& name,
                                   const YAML::Exception& error) {
   const YAML::Mark& at = error.mark;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
   Outline outline;
-  if (outline.parse(text)) return {name, at.line + 1, at.column + 1, error.msg};  // not ours
+  if (outline.parse(parser)) return {name, at.line + 1, at.column + 1, error.msg};  // not ours
   bool sequence = error.msg == YAML::ErrorMsg::END_OF_SEQ_FLOW;
   if (sequence || error.msg == YAML::ErrorMsg::END_OF_MAP_FLOW) {
     if (auto opened = outline.innermost_flow(sequence)) {
@@ -133,16 +134,35 @@ ConfigProblem yaml_syntax_problem(const std::string& text, const std::string& na
   return {name, at.line + 1, at.column + 1, error.msg};  // a null mark gives 0:0, no place
 }
 
-std::optional<ConfigProblem> unclosed_quote(const std::string& text, const std::string& name) {
+std::optional<ConfigProblem> unread_text(const std::string& text, const std::string& name) {
+  // The first document is the one YAML::Load reads. (yaml-cpp 0.7 can go on "finding" empty
+  // documents at the same place forever, so no more than one further document is asked for.)
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  Outline first;
+  if (!first.parse(parser)) return std::nullopt;  // empty, or not the problem asked about
   // Only the last quoted scalar can be unclosed: an unclosed one runs to the end of the file.
-  Outline outline;
-  if (!outline.parse(text) || !outline.last_quoted()) return std::nullopt;
-  const YAML::Mark& mark = *outline.last_quoted();
-  auto open = quote_at(mark, text);
-  if (!open || closing_quote(text, *open) != std::string::npos) return std::nullopt;
-  return ConfigProblem{name, mark.line + 1, mark.column + 1,
-                       "the quoted value starting here is never closed (it runs to the end of "
-                       "the file)"};
+  if (const auto& quoted = first.last_quoted()) {
+    auto open = quote_at(*quoted, text);
+    if (open && closing_quote(text, *open) == std::string::npos) {
+      return ConfigProblem{name, quoted->line + 1, quoted->column + 1,
+                           "the quoted value starting here is never closed (it runs to the end of "
+                           "the file)"};
+    }
+  }
+  Outline next;
+  next.parse(parser);
+  if (!next.start()) return std::nullopt;
+  const YAML::Mark& at = *next.start();
+  if (first.start() && first.start()->pos == at.pos) {
+    // The parser ends a document at this character and cannot get past it.
+    auto pos = static_cast<std::size_t>(at.pos);
+    std::string what = pos < text.size() ? std::string("'") + text[pos] + "'" : "text";
+    return ConfigProblem{name, at.line + 1, at.column + 1,
+                         "unexpected " + what + ": YAML reads nothing from here on"};
+  }
+  return ConfigProblem{name, at.line + 1, at.column + 1,
+                       "a second YAML document starts here; the configuration is one document"};
 }
 
 }  // namespace sidecar

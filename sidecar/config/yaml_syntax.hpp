@@ -1,7 +1,8 @@
 // YAML syntax mistakes as config problems, located where the mistake is. yaml-cpp 0.7 reports
 // an unclosed '[' or '{' where it gave up looking for the closing bracket, often lines later,
-// and takes a quoted value whose closing quote is missing as running to the end of the file
-// (the keys after it silently vanish into it).
+// and reads no further than the first document: a quoted value whose closing quote is missing
+// runs to the end of the file, and whatever follows a second '---' or a stray ',' is ignored,
+// all without a word.
 #pragma once
 
 #include <yaml-cpp/exceptions.h>
@@ -18,8 +19,9 @@ namespace sidecar {
 ConfigProblem yaml_syntax_problem(const std::string& text, const std::string& name,
                                   const YAML::Exception& error);
 
-// For a document that parsed: the quoted value whose closing quote is missing, reported at its
-// opening quote; none when every quote is closed.
-std::optional<ConfigProblem> unclosed_quote(const std::string& text, const std::string& name);
+// For a document that parsed: text that YAML::Load silently leaves unread. That is a quoted
+// value whose closing quote is missing (reported at its opening quote), a second document, or a
+// character the parser stops at; none when the whole file was read.
+std::optional<ConfigProblem> unread_text(const std::string& text, const std::string& name);
 
 }  // namespace sidecar

@@ -177,6 +177,17 @@ class CliTest(unittest.TestCase):
             path, "%s:2:11: the quoted value starting here is never closed (it runs to the end "
                   "of the file)" % path)
 
+    def test_text_yaml_would_not_read_is_refused(self):
+        # yaml-cpp reads the first document only; without the check the second would be ignored.
+        path = self.write("two.yaml", "workers: 1\n---\naccess:\n  public_topics: []\n")
+        self.check_fails_with(
+            path, "%s:2:1: a second YAML document starts here; the configuration is one document"
+                  % path)
+        # A stray ',' made yaml-cpp take the whole file as empty, so it passed as all defaults.
+        path = self.write("comma.yaml", "# settings\n, workers: 1\n")
+        self.check_fails_with(
+            path, "%s:2:1: unexpected ',': YAML reads nothing from here on" % path)
+
     def test_key_set_twice(self):
         path, line = self.example_with("workers:", "workers: 2")
         with open(EXAMPLE_CONFIG) as f:

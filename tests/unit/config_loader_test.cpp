@@ -173,6 +173,18 @@ TEST_CASE("a quoted value whose closing quote is missing is reported where it st
   CHECK(fine.config->access.jwt.issuer == "it's");
 }
 
+TEST_CASE("text the YAML parser would silently leave unread is reported") {
+  // yaml-cpp reads the first document only: a second one would be ignored.
+  CHECK(only_problem(load("workers: 1\n---\nlog:\n  level: debug\n")) ==
+        "test.yaml:2:1: a second YAML document starts here; the configuration is one document");
+  // A stray ',' ends the document for yaml-cpp: the whole file was taken as empty, and asking
+  // it for the next document found an empty one at the same place, forever (found by fuzzing).
+  CHECK(only_problem(load("# comment\n, x\nworkers: 1\n")) ==
+        "test.yaml:2:1: unexpected ',': YAML reads nothing from here on");
+  // Markers of one document are fine.
+  CHECK(load("---\nworkers: 1\n...\n").config);
+}
+
 TEST_CASE("a key given twice is reported at the second") {
   CHECK(only_problem(load("workers: 1\nlog:\n  level: info\nworkers: 2\n")) ==
         "test.yaml:4:1: 'workers' is set twice (first on line 1)");
