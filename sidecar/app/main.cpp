@@ -63,10 +63,8 @@ int main(int argc, char** argv) {
   sidecar::ConfigLoad load = sidecar::load_config_file(config_path);
   if (load.config) {
     // Key files are read by the loader; whether they hold usable keys is checked here.
-    if (auto error = sidecar::access_config_error(*load.config); !error.empty()) {
-      load.problems.push_back({config_path, 0, 0, error});
-      load.config.reset();
-    }
+    load.problems = sidecar::access_config_problems(*load.config);
+    if (!load.problems.empty()) load.config.reset();
   }
   for (const auto& problem : load.problems)
     std::fprintf(stderr, "%s\n", problem.to_string().c_str());

@@ -252,10 +252,8 @@ void Server::reload_config() {
   spdlog::info("reloading configuration from {}", config_path_);
   ConfigLoad load = load_config_file(config_path_);
   if (load.config) {
-    if (auto error = access_config_error(*load.config); !error.empty()) {
-      load.problems.push_back({config_path_, 0, 0, error});
-      load.config.reset();
-    }
+    load.problems = access_config_problems(*load.config);
+    if (!load.problems.empty()) load.config.reset();
   }
   if (!load.config) {
     for (const auto& p : load.problems) spdlog::error("config reload rejected: {}", p.to_string());

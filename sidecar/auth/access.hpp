@@ -14,6 +14,7 @@
 #include "sidecar/auth/origin_policy.hpp"
 #include "sidecar/auth/signed_url.hpp"
 #include "sidecar/config/config.hpp"
+#include "sidecar/config/config_loader.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/libevent.hpp"
 
@@ -61,11 +62,12 @@ class AccessPolicy {
 };
 
 // Problems in the access configuration that need more than the config loader checks (key
-// files that do not hold usable keys); empty when there are none.
-std::string access_config_error(const Config& config);
+// files that do not hold usable keys), each located where the config names the file; empty
+// when there are none.
+std::vector<ConfigProblem> access_config_problems(const Config& config);
 
 // The policy the configuration describes, for one worker loop (`base` drives any outbound
-// calls it makes). REQUIRES: access_config_error(config) is empty.
+// calls it makes). REQUIRES: access_config_problems(config) is empty.
 std::unique_ptr<AccessPolicy> make_access_policy(const Config& config, event_base* base);
 
 }  // namespace sidecar

@@ -199,11 +199,18 @@ class ConfiguredAccessPolicy final : public AccessPolicy {
 
 }  // namespace
 
-std::string access_config_error(const Config& config) {
-  if (config.access.jwt.keys.empty()) return {};
-  std::string error;
-  if (!JwtVerifier::create(jwt_rules(config.access.jwt), error)) return "access.jwt: " + error;
-  return {};
+std::vector<ConfigProblem> access_config_problems(const Config& config) {
+  std::vector<ConfigProblem> problems;
+  const auto& keys = config.access.jwt.keys;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const JwtKeyConfig& k = keys[i];
+    auto reason = JwtVerifier::key_problem({k.algorithm, k.kid, k.material});
+    if (reason.empty()) continue;
+    problems.push_back(
+        {config.source, k.file_line, k.file_column,
+         "'access.jwt.keys[" + std::to_string(i) + "].file': " + k.file + ": " + reason});
+  }
+  return problems;
 }
 
 std::unique_ptr<AccessPolicy> make_access_policy(const Config& config, event_base* base) {
@@ -211,7 +218,7 @@ std::unique_ptr<AccessPolicy> make_access_policy(const Config& config, event_bas
   if (!config.access.jwt.keys.empty()) {
     std::string error;
     jwt = JwtVerifier::create(jwt_rules(config.access.jwt), error);
-    // access_config_error() is checked before a config is used; this cannot happen then.
+    // access_config_problems() is checked before a config is used; this cannot happen then.
     if (!jwt) spdlog::error("access.jwt: {}", error);
   }
   return std::make_unique<ConfiguredAccessPolicy>(config, base, std::move(jwt));

@@ -61,9 +61,12 @@ DelegatedAuth::Answer DelegatedAuth::interpret(const HttpResult& result) {
     d.reason = "refused by the application";
     rapidjson::Document doc;
     doc.Parse(result.body.data(), result.body.size());
-    if (!doc.HasParseError() && doc.IsObject()) {
-      auto reason = doc.FindMember("reason");
-      if (reason != doc.MemberEnd() && reason->value.IsString()) {
+    // Read through a const view: clang finds mixed const/non-const member iterators'
+    // comparisons ambiguous under C++20's reversed operators.
+    const rapidjson::Value& root = doc;
+    if (!doc.HasParseError() && root.IsObject()) {
+      auto reason = root.FindMember("reason");
+      if (reason != root.MemberEnd() && reason->value.IsString()) {
         d.reason = one_line(reason->value.GetString());
       }
     }
@@ -75,9 +78,10 @@ DelegatedAuth::Answer DelegatedAuth::interpret(const HttpResult& result) {
   rapidjson::Document doc;
   doc.Parse(result.body.data(), result.body.size());
   if (doc.HasParseError() || !doc.IsObject()) doc.SetObject();  // then reported as malformed
-  auto subject = doc.FindMember("subject");
-  auto topics = doc.FindMember("topics");
-  if (subject == doc.MemberEnd() || !subject->value.IsString() || topics == doc.MemberEnd() ||
+  const rapidjson::Value& root = doc;
+  auto subject = root.FindMember("subject");
+  auto topics = root.FindMember("topics");
+  if (subject == root.MemberEnd() || !subject->value.IsString() || topics == root.MemberEnd() ||
       !topics->value.IsArray()) {
     spdlog::warn("delegated auth: the application's 200 answer is not {{\"subject\",\"topics\"}}");
     return a;

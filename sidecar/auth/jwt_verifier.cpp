@@ -223,7 +223,8 @@ std::string load_key(const JwtKey& key, std::string& secret, PkeyPtr& public_key
   if (const EVP_MD* md = hmac_digest(key.algorithm)) {
     auto minimum = static_cast<std::size_t>(EVP_MD_get_size(md));
     if (key.material.size() < minimum) {
-      return key.algorithm + " needs a secret of at least " + std::to_string(minimum) + " bytes";
+      return key.algorithm + " needs a secret of at least " + std::to_string(minimum) +
+             " bytes (got " + std::to_string(key.material.size()) + ")";
     }
     if (key.material.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
       return key.algorithm + " secret is too large";
@@ -256,6 +257,13 @@ void JwtVerifier::PkeyFree::operator()(EVP_PKEY* key) const {
 }
 
 JwtVerifier::~JwtVerifier() = default;
+
+std::string JwtVerifier::key_problem(const JwtKey& key) {
+  ErrorQueueMark mark;
+  std::string secret;
+  PkeyPtr public_key;
+  return load_key(key, secret, public_key);
+}
 
 std::unique_ptr<JwtVerifier> JwtVerifier::create(const JwtRules& rules, std::string& error) {
   ErrorQueueMark mark;

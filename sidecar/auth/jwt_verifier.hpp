@@ -50,6 +50,9 @@ class JwtVerifier {
   // there is none). PEM is parsed once, here.
   // ES256 keys must be P-256, RS256 keys RSA of at least 2048 bits.
   static std::unique_ptr<JwtVerifier> create(const JwtRules& rules, std::string& error);
+  // Why create() would refuse this one key ("HS256 needs a secret of at least 32 bytes (got
+  // 5)", without the "key N: " prefix), or "" when it is usable.
+  static std::string key_problem(const JwtKey& key);
 
   // Checks the signature, then the claims at time `now` (unix seconds). On refusal returns false
   // with a one-line `error` that never contains the token or a secret: "token too long",

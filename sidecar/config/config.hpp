@@ -98,6 +98,10 @@ struct JwtKeyConfig {
   std::string kid;
   std::string file;      // HS*: the secret; RS256/ES256: PEM public key or certificate
   std::string material;  // the file's content, read when the config is loaded
+  // Where the config names the file (1-based; 0 when unknown): whether it holds a usable key is
+  // checked above this layer, and reported there.
+  int file_line = 0;
+  int file_column = 0;
 
   bool operator==(const JwtKeyConfig&) const = default;
 };

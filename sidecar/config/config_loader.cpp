@@ -3,13 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "sidecar/config/config_reader.hpp"
 #include "sidecar/config/config_schema.hpp"
+#include "sidecar/config/yaml_syntax.hpp"
+#include "sidecar/core/file_text.hpp"
 
 namespace sidecar {
 
@@ -75,13 +73,16 @@ ConfigLoad load_config_text(const std::string& text, const std::string& name) {
   config.source = name;
   try {
     YAML::Node root = YAML::Load(text);
-    if (root.IsNull()) {
+    if (auto unread = unread_text(text, name)) {
+      // Reading what was parsed would only add problems the unread text explains.
+      reader.problems().push_back(std::move(*unread));
+    } else if (root.IsNull()) {
       // An empty file is a valid config made only of defaults.
     } else {
       read_section(reader, root, "", config);
     }
   } catch (const YAML::Exception& e) {
-    reader.problems().push_back({name, e.mark.line + 1, e.mark.column + 1, e.msg});
+    reader.problems().push_back(yaml_syntax_problem(text, name, e));
   }
   result.problems = std::move(reader.problems());
   if (result.problems.empty()) result.config = std::move(config);
@@ -89,16 +90,14 @@ ConfigLoad load_config_text(const std::string& text, const std::string& name) {
 }
 
 ConfigLoad load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::string error;
+  auto text = read_file_text(path, error);
+  if (!text) {
     ConfigLoad result;
-    result.problems.push_back(
-        {path, 0, 0, "cannot read file: " + std::string(std::strerror(errno))});
+    result.problems.push_back({path, 0, 0, "cannot read file: " + error});
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_config_text(text.str(), path);
+  return load_config_text(*text, path);
 }
 
 }  // namespace sidecar

@@ -1,12 +1,10 @@
 #include "sidecar/config/config_reader.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 
+#include "sidecar/core/file_text.hpp"
 #include "sidecar/core/units.hpp"
 
 namespace sidecar {
@@ -25,16 +23,24 @@ std::string format(double v) {
 
 }  // namespace
 
-void ConfigReader::mapping(const YAML::Node& node, const std::string& path,
+bool ConfigReader::mapping(const YAML::Node& node, const std::string& path,
                            const std::vector<std::string_view>& names,
                            const std::function<void(std::size_t, const YAML::Node&)>& read) {
   if (!node.IsMap()) {
     problem(node, (path.empty() ? std::string("the top level") : "'" + path + "'") +
                       " must be a mapping of keys to values");
-    return;
+    reported_.push_back(path);
+    return false;
   }
+  // YAML forbids a key twice in one mapping, but yaml-cpp keeps both: the later one would
+  // silently win.
+  std::vector<std::pair<std::string, int>> seen;  // key, line
   for (const auto& entry : node) {
-    auto key = entry.first.as<std::string>();
+    if (!entry.first.IsScalar()) {
+      problem(entry.first, "a key must be a name, not a list or a mapping");
+      continue;
+    }
+    const std::string& key = entry.first.Scalar();
     auto it = std::find(names.begin(), names.end(), key);
     if (it == names.end()) {
       std::string known;
@@ -44,21 +50,35 @@ void ConfigReader::mapping(const YAML::Node& node, const std::string& path,
       continue;
     }
     current_ = qualified(path, key);
+    auto first =
+        std::find_if(seen.begin(), seen.end(), [&key](const auto& s) { return s.first == key; });
+    if (first != seen.end()) {
+      // Read all the same, so the problems inside it are found in this pass too.
+      problem(entry.first, "'" + current_ + "' is set twice (first on line " +
+                               std::to_string(first->second) + ")");
+    } else {
+      seen.emplace_back(key, entry.first.Mark().line + 1);
+    }
     if (entry.second.IsNull()) {
-      problem(entry.second, "'" + current_ + "' has no value");
+      // At the key: a missing value's mark is wherever the parser went next, often a line on.
+      problem(entry.first, "'" + current_ + "' has no value");
+      reported_.push_back(current_);
       continue;
     }
+    std::size_t before = problems_.size();
     read(static_cast<std::size_t>(it - names.begin()), entry.second);
+    if (problems_.size() > before) reported_.push_back(qualified(path, key));
   }
+  return true;
 }
 
-void ConfigReader::section(const YAML::Node& node, const std::string& path,
+bool ConfigReader::section(const YAML::Node& node, const std::string& path,
                            const std::vector<Field>& fields) {
   std::vector<std::string_view> names;
   names.reserve(fields.size());
   for (const auto& f : fields) names.emplace_back(f.first);
-  mapping(node, path, names,
-          [&fields](std::size_t i, const YAML::Node& value) { fields[i].second(value); });
+  return mapping(node, path, names,
+                 [&fields](std::size_t i, const YAML::Node& value) { fields[i].second(value); });
 }
 
 std::optional<std::string> ConfigReader::string(const YAML::Node& n) {
@@ -145,8 +165,9 @@ std::optional<double> ConfigReader::decimal(const YAML::Node& n, double min, dou
 }
 
 std::optional<unsigned> ConfigReader::file_mode(const YAML::Node& n) {
-  // A value that is not a string is reported twice (as not a string, and as no mode).
-  std::string text = string(n).value_or("");
+  auto s = string(n);
+  if (!s) return std::nullopt;
+  const std::string& text = *s;
   unsigned value = 0;
   bool ok = !text.empty() && text.size() <= 4;
   for (char ch : text) {
@@ -167,14 +188,18 @@ std::optional<std::vector<std::string>> ConfigReader::strings(
     return std::nullopt;
   }
   std::vector<std::string> values;
-  for (const auto& item : n) {
-    auto s = scalar(item, "a string");
-    if (!s) continue;
-    if (auto reason = check ? check(*s) : std::string(); !reason.empty()) {
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node item = n[i];
+    if (!item.IsScalar()) {
+      problem(item, "'" + current_ + "[" + std::to_string(i) + "]' must be a string");
+      continue;
+    }
+    const std::string& s = item.Scalar();
+    if (auto reason = check ? check(s) : std::string(); !reason.empty()) {
       problem(item, "'" + current_ + "': " + reason);
       continue;
     }
-    values.push_back(*s);
+    values.push_back(s);
   }
   return values;
 }
@@ -200,14 +225,13 @@ std::optional<std::vector<std::uint32_t>> ConfigReader::ids(const YAML::Node& n)
 std::optional<ConfigReader::File> ConfigReader::file(const YAML::Node& n) {
   auto s = scalar(n, "a file path");
   if (!s || s->empty()) return std::nullopt;
-  std::ifstream in(*s, std::ios::binary);
-  if (!in) {
-    problem(n, "'" + current_ + "': cannot read " + *s + ": " + std::strerror(errno));
+  std::string error;
+  auto text = read_file_text(*s, error);
+  if (!text) {
+    problem(n, "'" + current_ + "': cannot read " + *s + ": " + error);
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  File f{*s, text.str()};
+  File f{*s, std::move(*text)};
   if (f.content.empty()) problem(n, "'" + current_ + "': " + *s + " is empty");
   return f;
 }
@@ -215,6 +239,13 @@ std::optional<ConfigReader::File> ConfigReader::file(const YAML::Node& n) {
 void ConfigReader::problem(const YAML::Node& n, std::string message) {
   const auto mark = n.Mark();
   problems_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
+}
+
+bool ConfigReader::reported(std::string_view path) const {
+  return std::any_of(reported_.begin(), reported_.end(), [path](std::string_view p) {
+    return p.starts_with(path) &&
+           (p.size() == path.size() || p[path.size()] == '.' || p[path.size()] == '[');
+  });
 }
 
 std::optional<std::string> ConfigReader::scalar(const YAML::Node& n, const char* expected) {

@@ -23,15 +23,16 @@ class ConfigReader {
   explicit ConfigReader(std::string file) : file_(std::move(file)) {}
 
   // Reads the mapping `node` found at `path` ("" for the top level): each key must be one of
-  // `names` (all listed, in order, when one is not); `read(i, value)` takes the value of
-  // names[i]. While it runs, current() is the key's dotted path.
-  void mapping(const YAML::Node& node, const std::string& path,
+  // `names` (all listed, in order, when one is not), given once; `read(i, value)` takes the
+  // value of names[i]. While it runs, current() is the key's dotted path. False (reported) when
+  // `node` is not a mapping.
+  bool mapping(const YAML::Node& node, const std::string& path,
                const std::vector<std::string_view>& names,
                const std::function<void(std::size_t, const YAML::Node&)>& read);
 
   // A mapping with a reader per key, for the items of lists such as publish.tokens.
   using Field = std::pair<const char*, std::function<void(const YAML::Node&)>>;
-  void section(const YAML::Node& node, const std::string& path, const std::vector<Field>& fields);
+  bool section(const YAML::Node& node, const std::string& path, const std::vector<Field>& fields);
 
   std::optional<std::string> string(const YAML::Node& n);
   std::optional<std::string> choice(const YAML::Node& n,
@@ -85,6 +86,10 @@ class ConfigReader {
 
   const std::string& current() const { return current_; }
   void problem(const YAML::Node& n, std::string message);
+  // Whether reading the key at `path`, or anything inside it, reported a problem (a null value
+  // included). A check that combines keys ("needs a token") skips the keys already reported,
+  // so one mistake makes one message.
+  bool reported(std::string_view path) const;
   std::vector<ConfigProblem>& problems() { return problems_; }
 
  private:
@@ -95,6 +100,7 @@ class ConfigReader {
   std::string file_;
   std::string current_;
   std::vector<ConfigProblem> problems_;
+  std::vector<std::string> reported_;  // paths whose reading reported a problem
 };
 
 }  // namespace sidecar

@@ -85,11 +85,31 @@ bool is_http_url(const std::string& url) {
 
 // Readers of the compound rows: lists of mappings with rules between their keys.
 
-// A token is reported as too short even when it was not a string, as it is then missing.
 void read_token(ConfigReader& r, const YAML::Node& n, std::string& out) {
-  out = r.string(n).value_or(out);
-  if (auto reason = token_error(out); !reason.empty())
+  auto token = r.string(n);
+  if (!token) return;
+  if (auto reason = token_error(*token); !reason.empty()) {
     r.problem(n, "'" + r.current() + "': " + reason);
+    return;
+  }
+  out = std::move(*token);
+}
+
+// Reports the keys of the item at `path` that it needs and lacks ("'P' needs token and
+// subject"), leaving out those whose value was already reported as wrong.
+void require_keys(ConfigReader& r, const YAML::Node& item, const std::string& path,
+                  const std::vector<std::pair<const char*, bool>>& keys) {
+  std::vector<std::string> missing;
+  for (const auto& [key, present] : keys) {
+    if (!present && !r.reported(path + "." + key)) missing.emplace_back(key);
+  }
+  if (missing.empty()) return;
+  std::string list;
+  for (std::size_t i = 0; i < missing.size(); ++i) {
+    if (i > 0) list += i + 1 == missing.size() ? " and " : ", ";
+    list += missing[i];
+  }
+  r.problem(item, "'" + path + "' needs " + list);
 }
 
 void read_topic_patterns(ConfigReader& r, const YAML::Node& n, std::vector<std::string>& out) {
@@ -101,11 +121,12 @@ std::optional<std::vector<PublisherToken>> read_publisher_tokens(ConfigReader& r
   return r.records<PublisherToken>(
       n,
       [&r](const YAML::Node& item, const std::string& path, PublisherToken& t) {
-        r.section(item, path,
-                  {{"token", [&](const YAML::Node& v) { read_token(r, v, t.token); }},
-                   {"name", [&](const YAML::Node& v) { t.name = r.string(v).value_or(t.name); }},
-                   {"topics", [&](const YAML::Node& v) { read_topic_patterns(r, v, t.topics); }}});
-        if (t.token.empty()) r.problem(item, "'" + path + "' needs a token");
+        bool mapping = r.section(
+            item, path,
+            {{"token", [&](const YAML::Node& v) { read_token(r, v, t.token); }},
+             {"name", [&](const YAML::Node& v) { t.name = r.string(v).value_or(t.name); }},
+             {"topics", [&](const YAML::Node& v) { read_topic_patterns(r, v, t.topics); }}});
+        if (mapping) require_keys(r, item, path, {{"token", !t.token.empty()}});
       },
       // A bare string is a token allowed every topic.
       [&r](const YAML::Node& item, PublisherToken& t) { read_token(r, item, t.token); });
@@ -115,13 +136,16 @@ std::optional<std::vector<SubscriberToken>> read_subscriber_tokens(ConfigReader&
                                                                    const YAML::Node& n) {
   return r.records<SubscriberToken>(
       n, [&r](const YAML::Node& item, const std::string& path, SubscriberToken& t) {
-        r.section(
+        bool mapping = r.section(
             item, path,
             {{"token", [&](const YAML::Node& v) { read_token(r, v, t.token); }},
              {"subject", [&](const YAML::Node& v) { t.subject = r.string(v).value_or(t.subject); }},
              {"topics", [&](const YAML::Node& v) { read_topic_patterns(r, v, t.topics); }}});
-        if (t.token.empty() || t.subject.empty() || t.topics.empty()) {
-          r.problem(item, "'" + path + "' needs token, subject and topics");
+        if (mapping) {
+          require_keys(r, item, path,
+                       {{"token", !t.token.empty()},
+                        {"subject", !t.subject.empty()},
+                        {"topics", !t.topics.empty()}});
         }
       });
 }
@@ -129,7 +153,7 @@ std::optional<std::vector<SubscriberToken>> read_subscriber_tokens(ConfigReader&
 std::optional<std::vector<JwtKeyConfig>> read_jwt_keys(ConfigReader& r, const YAML::Node& n) {
   return r.records<JwtKeyConfig>(n, [&r](const YAML::Node& item, const std::string& path,
                                          JwtKeyConfig& key) {
-    r.section(
+    bool mapping = r.section(
         item, path,
         {{"algorithm",
           [&](const YAML::Node& v) {
@@ -138,13 +162,20 @@ std::optional<std::vector<JwtKeyConfig>> read_jwt_keys(ConfigReader& r, const YA
           }},
          {"kid", [&](const YAML::Node& v) { key.kid = r.string(v).value_or(key.kid); }},
          {"file", [&](const YAML::Node& v) {
-            if (auto f = r.file(v)) {
+            if (v.IsScalar() && v.Scalar().empty()) {
+              r.problem(v, "'" + r.current() + "' must name a file");
+            } else if (auto f = r.file(v)) {
               key.file = std::move(f->path);
               key.material = std::move(f->content);
+              // Whether the file holds a usable key is checked by the auth layer, which
+              // reports it here: on the line that names the file.
+              key.file_line = v.Mark().line + 1;
+              key.file_column = v.Mark().column + 1;
             }
           }}});
-    if (key.algorithm.empty() || key.file.empty()) {
-      r.problem(item, "'" + path + "' needs algorithm and file");
+    if (mapping) {
+      require_keys(r, item, path,
+                   {{"algorithm", !key.algorithm.empty()}, {"file", !key.file.empty()}});
     }
   });
 }
@@ -152,15 +183,17 @@ std::optional<std::vector<JwtKeyConfig>> read_jwt_keys(ConfigReader& r, const YA
 std::optional<std::vector<PresenceRule>> read_presence_rules(ConfigReader& r, const YAML::Node& n) {
   return r.records<PresenceRule>(n, [&r](const YAML::Node& item, const std::string& path,
                                          PresenceRule& rule) {
-    r.section(
+    bool mapping = r.section(
         item, path,
         {{"topics", [&](const YAML::Node& v) { read_topic_patterns(r, v, rule.topics); }},
          {"event_topic",
           [&](const YAML::Node& v) { rule.event_topic = r.string(v).value_or(rule.event_topic); }},
          {"webhook",
           [&](const YAML::Node& v) { rule.webhook = r.boolean(v).value_or(rule.webhook); }}});
-    if (rule.topics.empty()) r.problem(item, "'" + path + "' needs topics");
-    if (rule.event_topic.empty() && !rule.webhook) {
+    if (!mapping) return;
+    require_keys(r, item, path, {{"topics", !rule.topics.empty()}});
+    if (rule.event_topic.empty() && !rule.webhook && !r.reported(path + ".event_topic") &&
+        !r.reported(path + ".webhook")) {
       r.problem(item, "'" + path + "' reports nowhere: set event_topic, webhook, or both");
     }
     if (!rule.event_topic.empty()) {
@@ -470,7 +503,7 @@ const std::vector<ConfigSectionRule>& config_section_rules() {
          const auto& p = c.presence;
          bool wants_webhook = std::any_of(p.rules.begin(), p.rules.end(),
                                           [](const PresenceRule& rule) { return rule.webhook; });
-         if (wants_webhook && p.webhook.url.empty()) {
+         if (wants_webhook && p.webhook.url.empty() && !r.reported("presence.webhook.url")) {
            r.problem(n,
                      "'presence.rules' report to the webhook but 'presence.webhook.url' is not "
                      "set");

@@ -81,7 +81,7 @@ struct Policy {
   std::unique_ptr<AccessPolicy> policy;
 
   explicit Policy(const Config& config) {
-    REQUIRE(access_config_error(config).empty());
+    REQUIRE(access_config_problems(config).empty());
     policy = make_access_policy(config, base.get());
     REQUIRE(policy);
   }
@@ -385,15 +385,28 @@ TEST_CASE("access: a signed URL without signed URLs configured is refused", "[ac
   CHECK(d.reason == "signed URLs are not enabled");
 }
 
-TEST_CASE("access: JWT keys that cannot be used are a config error", "[access_policy]") {
-  CHECK(access_config_error(base_config()).empty());
-  CHECK(access_config_error(with_jwt(base_config())).empty());
+TEST_CASE("access: JWT keys that cannot be used are config problems where the file is named",
+          "[access_policy]") {
+  CHECK(access_config_problems(base_config()).empty());
+  CHECK(access_config_problems(with_jwt(base_config())).empty());
   Config c = with_jwt(base_config());
+  c.source = "site.yaml";
+  c.access.jwt.keys.push_back(c.access.jwt.keys[0]);
+  for (auto& key : c.access.jwt.keys) key.file = "/etc/keys/hs.key";
   c.access.jwt.keys[0].material = "short";
-  std::string error = access_config_error(c);
-  CHECK(error.rfind("access.jwt: key 1: ", 0) == 0);
-  c.access.jwt.keys[0].algorithm = "none";
-  CHECK(access_config_error(c).rfind("access.jwt: ", 0) == 0);
+  c.access.jwt.keys[0].file_line = 7;
+  c.access.jwt.keys[0].file_column = 15;
+  c.access.jwt.keys[1].algorithm = "RS256";
+  c.access.jwt.keys[1].file_line = 10;
+  c.access.jwt.keys[1].file_column = 15;
+  auto problems = access_config_problems(c);
+  REQUIRE(problems.size() == 2);  // every unusable key, each at its own line
+  CHECK(problems[0].to_string() ==
+        "site.yaml:7:15: 'access.jwt.keys[0].file': /etc/keys/hs.key: HS256 needs a secret of at "
+        "least 32 bytes (got 5)");
+  CHECK(
+      problems[1].to_string().starts_with("site.yaml:10:15: 'access.jwt.keys[1].file': "
+                                          "/etc/keys/hs.key: RS256 needs a PEM public key"));
 }
 
 TEST_CASE("access: recheck after a reload keeps what is still granted", "[access_policy]") {

@@ -503,7 +503,8 @@ TEST_CASE("jwt: create refuses keys it cannot use", "[jwt]") {
   CHECK(one("none", "") ==
         "key 2: unknown algorithm 'none' (use HS256, HS384, HS512, RS256 or ES256)");
   CHECK(one("hs256", kSecret256).starts_with("key 2: unknown algorithm 'hs256'"));
-  CHECK(one("HS256", std::string(31, 's')) == "key 2: HS256 needs a secret of at least 32 bytes");
-  CHECK(one("HS512", kSecret256) == "key 2: HS512 needs a secret of at least 64 bytes");
+  CHECK(one("HS256", std::string(31, 's')) ==
+        "key 2: HS256 needs a secret of at least 32 bytes (got 31)");
+  CHECK(one("HS512", kSecret256) == "key 2: HS512 needs a secret of at least 64 bytes (got 32)");
   CHECK(create_error(JwtRules{}) == "no keys configured");
 }
