@@ -695,6 +695,11 @@ def soak(ctx, quick):
     unit = "minute" if not quick else "%g s 'minute'" % minute
     f.add("resident memory drift, %s 2 to %s 10" % (unit, unit), "%s%% (%s → %s MiB)" % (
         fmt(drift), fmt(mib(rss2 or 0)), fmt(mib(rss10 or 0))), "< 5%", drift is not None and abs(drift) < 5)
+    # Whether it levels off: the growth rate over each stretch of two minutes from minute 2 on.
+    marks = [around(m * minute) for m in (2, 4, 6, 8)] + [rss10]
+    rates = [(b - a) / 1024 / (2 * minute / 60) if a and b else None for a, b in zip(marks, marks[1:])]
+    f.add("… growth over %ss 2-4 / 4-6 / 6-8 / 8-10 (MiB per minute of run)" % unit,
+          " / ".join(fmt(r) for r in rates))
     f.add("events lost (gaps and never received)", fmt(lost), "0", lost == 0)
     f.add("events duplicated", fmt(seq.get("duplicated")), "0", seq.get("duplicated") == 0)
     f.add("`sidecar.missed` notices (history sized to cover every resume)", fmt(r["missed_notices"]), "0",
