@@ -311,6 +311,22 @@ def percentiles_from_csvs(csvs, t0, t1, ps=(0.5, 0.99)):
     return [lat[min(len(lat) - 1, int(p * len(lat)))] / 1e6 for p in ps], len(lat)
 
 
+def percentiles_from_windows(csv, windows, ps=(0.5, 0.99)):
+    """As percentiles_from_csvs, over the samples of several time windows pooled."""
+    lat = []
+    try:
+        for line in Path(csv).read_text().splitlines()[1:]:
+            receive, latency = line.split(",")
+            if any(t0 <= int(receive) <= t1 for t0, t1 in windows):
+                lat.append(int(latency))
+    except OSError:
+        pass
+    if not lat:
+        return [None for _ in ps], 0
+    lat.sort()
+    return [lat[min(len(lat) - 1, int(p * len(lat)))] / 1e6 for p in ps], len(lat)
+
+
 # ---- small Python clients ----
 
 def http_get_head(port, path, timeout=5.0, source=None):
@@ -730,27 +746,36 @@ def soak(ctx, quick):
 
 def stalled(ctx, quick):
     """9k fast subscribers on 20 topics get events of 4 KiB, 2 a second per topic, numbered and
-    checked. Phase A: they alone. Phase B: 1k more streams on the same topics (Python sockets,
-    4 KiB receive buffers, an Internet-like MSS of 1460) read their response head and then
-    nothing; the sidecar keeps queueing for them until limits.subscriber_buffer_bytes (64 KiB
-    here) and disconnects them. (With loopback's 64 KiB MSS the kernel would size each one's
-    send buffer to some 4 MB and take that much before the sidecar's bound even began.) The
-    kernel memory on the sidecar's sockets is summed from `ss -tm` once a second. Phase C:
-    after they are gone, as a control of the run-to-run noise. The fast subscribers' latency p99
-    is compared between phases from their sampled deliveries."""
-    fast, slow, topics, rate, size, phase = (900, 100, 10, 40, 4096, 12) if quick else (9000, 1000, 20, 40, 4096, 30)
+    checked. The run alternates phase A (they alone, 30 s) and phase B (30 s) three times. At
+    the start of each B, 1k more streams on the same topics (Python sockets, 4 KiB receive
+    buffers, an Internet-like MSS of 1460) read their response head and then nothing; the
+    sidecar keeps queueing for them until limits.subscriber_buffer_bytes (64 KiB here) and
+    disconnects them; at the end of B the Python side reads them out to see that they were
+    closed (and so frees what the kernel still held for them), and the next A starts 3 s
+    later. (With loopback's 64 KiB MSS the kernel would size each one's send buffer to some
+    4 MB and take that much before the sidecar's bound even began.) The fast subscribers'
+    latency p99 is compared between all A and all B phases from their sampled deliveries;
+    alternating them keeps a change in the machine's other load from passing for an effect,
+    and the spread of the A phases' own p99 shows the noise. Memory is the growth from just
+    before each B to its peak in that B; kernel memory on the sidecar's sockets is summed
+    from `ss -tm` once a second."""
+    fast, slow, topics, rate, size, phase, cycles = ((900, 100, 10, 40, 4096, 12, 2) if quick else
+                                                      (9000, 1000, 20, 40, 4096, 30, 3))
     buffer_kib = 64
+    settle_s = 3.0
     sc = ctx.sidecar("stalled", {"limits": {"max_connections": fast + slow + 1000,
                                             "subscriber_buffer_bytes": "%dKiB" % buffer_kib}})
-    total_s = 3 * phase + 6
+    total_s = cycles * (2 * phase + settle_s + 4) + 13
     per_topic = int(rate * total_s / topics)
     events = per_topic * topics
     f = Figures()
-    f.raw.update(fast=fast, stalled=slow, topics=topics, rate=rate, size=size, phase_s=phase,
+    f.raw.update(fast=fast, stalled=slow, topics=topics, rate=rate, size=size, phase_s=phase, cycles=cycles,
                  subscriber_buffer_kib=buffer_kib)
     sc.start()
     mon = Monitor(sc, with_sockets=True).start()
     readers = None
+    slow_key = "sse_slow_consumer_disconnects_total"
+    windows_a, windows_b, per_cycle = [], [], []
     try:
         csv = ctx.tmp / "stalled-latency.csv"
         fleet = ctx.lg.subscribe("stalled-fast", sc, "/events?topic=stall.{i%%%d}" % topics, fast, [
@@ -762,76 +787,92 @@ def stalled(ctx, quick):
         pub = ctx.lg.publish("stalled-pub", sc, ["--topics", "stall.{i}", "--topic-count", str(topics),
                                                   "--events", str(events), "--rate", str(rate),
                                                   "--size", str(size), "--sequence", "--timeout", "60"])
-        time.sleep(phase + 2)
-        rss_before = sc.rss_kib()
-        m_before = sc.metrics() or {}
-        readers = StalledReaders(sc.sse_port, ["/events?topic=stall.%d" % (i % topics) for i in range(slow)],
-                                 4096, "127.0.0.50")
-        t_stall = time.time_ns()
-        readers.open()
-        t_stalled = time.time_ns()
-        time.sleep(phase)
-        t_b_end = time.time_ns()
+        time.sleep(5.0)  # past the first deliveries to every stream
+        for cycle in range(cycles):
+            t_a = time.time_ns()
+            time.sleep(phase)
+            windows_a.append((t_a, time.time_ns()))
+            rss_before = sc.rss_kib()
+            before = (sc.metrics() or {}).get(slow_key, 0)
+            readers = StalledReaders(sc.sse_port, ["/events?topic=stall.%d" % (i % topics) for i in range(slow)],
+                                     4096, "127.0.0.%d" % (50 + cycle))
+            t_stall = time.time_ns()
+            readers.open()
+            t_b = time.time_ns()
+            time.sleep(phase)
+            t_b_end = time.time_ns()
+            windows_b.append((t_b, t_b_end))
+            after = (sc.metrics() or {}).get(slow_key, 0)
+            drained = readers.drain()
+            readers = None
+            series = [(t, v) for t, v in mon.metric_series(slow_key) if t >= t_stall]
+            t_all = next((t for t, v in series if v - before >= slow), None)
+            per_cycle.append({"disconnected": after - before, "drained": drained,
+                              "seconds_to_all": (t_all - t_stall) / 1e9 if t_all else None,
+                              "rss_before_kib": rss_before, "rss_peak_kib": mon.peak(t_stall, t_b_end),
+                              "window_b": (t_b, t_b_end), "stall": t_stall})
+            time.sleep(settle_s)
         pr = Loadgen.report(pub, total_s + 120)
-        t_pub_end = time.time_ns()
         r = Loadgen.report(fleet[0], 180)
-        drained = readers.drain()
-        m_after = sc.metrics() or {}
     finally:
         mon.stop()
         if readers:
             readers.close()
         ctx.procs.kill_all()
-    (a50, a99), na = percentiles_from_csvs([csv], t0 + 2e9, t_stall)
-    (b50, b99), nb = percentiles_from_csvs([csv], t_stalled, t_b_end)
-    (c50, c99), nc = percentiles_from_csvs([csv], t_b_end, t_pub_end)
+
+    def pooled(windows):
+        lat = []
+        for t_from, t_to in windows:
+            (_, p99), n = percentiles_from_csvs([csv], t_from, t_to, (0.5, 0.99))
+            lat.append(p99)
+        (p50, p99), n = percentiles_from_windows(csv, windows)
+        return p50, p99, n, lat
+    a50, a99, na, a_each = pooled(windows_a)
+    b50, b99, nb, b_each = pooled(windows_b)
     rise = (b99 / a99 - 1) * 100 if a99 and b99 else None
-    slow_key = "sse_slow_consumer_disconnects_total"
-    slow_count = m_after.get(slow_key, 0) - m_before.get(slow_key, 0)
-    series = mon.metric_series(slow_key)
-    base = m_before.get(slow_key, 0)
-    t_all = next((t for t, v in series if v - base >= slow), None)
-    t_half = next((t for t, v in series if v - base >= slow / 2), None)
-    peak = mon.peak(t_stall, t_b_end)
-    growth = peak - rss_before
+    disconnected = sum(c["disconnected"] for c in per_cycle)
+    closed = sum(c["drained"]["closed"] + c["drained"]["reset"] for c in per_cycle)
+    still_open = sum(c["drained"]["open"] for c in per_cycle)
+    growth = max((c["rss_peak_kib"] - c["rss_before_kib"] for c in per_cycle), default=0)
     bound_all = (fast + slow) * buffer_kib
     bound_slow = slow * (buffer_kib + size / 1024)
     buffered = mon.metric_max("sse_stream_buffered_bytes")
     seq = r.get("sequence") or {}
     lost = seq.get("lost", 0) + seq.get("shortfall", 0)
-    f.add("fast subscribers' latency p99: A alone / B with the stalled / C after (ms)",
-          "%s / %s / %s" % (fmt(a99), fmt(b99), fmt(c99)))
+    each = lambda xs: ", ".join(fmt(x) for x in xs)
+    f.add("fast subscribers' latency p99, all A phases / all B phases (ms)", "%s / %s" % (fmt(a99), fmt(b99)))
     f.add("p99 rise from A to B", "%s%%" % fmt(rise), "< 10%", rise is not None and rise < 10)
-    f.add("fast subscribers' latency p50: A / B / C (ms)", "%s / %s / %s" % (fmt(a50), fmt(b50), fmt(c50)))
-    f.add("stalled streams disconnected (sse_slow_consumer_disconnects_total)", "%s of %s" % (fmt(int(slow_count)), fmt(slow)),
-          "all", slow_count >= slow)
-    f.add("stalled streams the clients saw closed at the end (closed / reset / still open)",
-          "%s / %s / %s" % (fmt(drained["closed"]), fmt(drained["reset"]), fmt(drained["open"])),
-          "all closed", drained["closed"] + drained["reset"] == slow)
-    f.add("time from the stalled streams' connect to half / all of them disconnected (s)",
-          "%s / %s" % (fmt((t_half - t_stall) / 1e9 if t_half else None), fmt((t_all - t_stall) / 1e9 if t_all else None)))
-    f.add("sidecar memory growth over phase A at its peak in B (MiB)", fmt(mib(growth)),
+    f.add("p99 of each A phase / each B phase (ms): the noise", "%s / %s" % (each(a_each), each(b_each)))
+    f.add("fast subscribers' latency p50, A / B (ms)", "%s / %s" % (fmt(a50), fmt(b50)))
+    f.add("stalled streams disconnected (sse_slow_consumer_disconnects_total)", "%s of %s" % (
+        fmt(int(disconnected)), fmt(slow * cycles)), "all", disconnected >= slow * cycles)
+    f.add("stalled streams the clients found closed at the end of B (closed / still open)", "%s / %s" % (
+        fmt(closed), fmt(still_open)), "all closed", closed == slow * cycles)
+    f.add("time from the stalled streams' connect to all of them disconnected, each B (s)",
+          each(c["seconds_to_all"] for c in per_cycle))
+    f.add("sidecar memory growth at its peak in a B phase (MiB)", fmt(mib(growth)),
           "≤ %s MiB (subscriber_buffer_bytes × streams)" % fmt(mib(bound_all)), growth <= bound_all)
-    f.add("… against the stalled streams' own share (stalled × (buffer + one event), MiB)", fmt(mib(bound_slow)),
-          "", None)
+    f.add("… against the stalled streams' own share (stalled × (buffer + one event), MiB)", fmt(mib(bound_slow)))
     f.add("peak sse_stream_buffered_bytes (MiB)", fmt(buffered / 1048576 if buffered is not None else None))
-    def most(key, t_from, t_to):
-        return max((m.get(key, 0) for t, _, m in mon.samples if m and t_from <= t <= t_to), default=None)
-    kq_a, kq_b = most("socket_queued_kib", t0, t_stall), most("socket_queued_kib", t_stall, t_b_end)
+
+    def most(key, windows):
+        return max((m.get(key, 0) for t, _, m in mon.samples if m and any(a <= t <= b for a, b in windows)),
+                   default=None)
+    stall_windows = [(c["stall"], c["window_b"][1]) for c in per_cycle]
+    kq_a, kq_b = most("socket_queued_kib", windows_a), most("socket_queued_kib", stall_windows)
     f.add("kernel memory queued on the sidecar's stream sockets at its peak in A / B (MiB, from ss)",
           "%s / %s" % (fmt(mib(kq_a) if kq_a is not None else None), fmt(mib(kq_b) if kq_b is not None else None)))
-    fw, fw_kib = most("socket_fin_wait", t_stall, t_pub_end), most("socket_fin_wait_kib", t_stall, t_pub_end)
+    fw, fw_kib = most("socket_fin_wait", stall_windows), most("socket_fin_wait_kib", stall_windows)
     f.add("… of it on closed, orphaned sockets still holding unsent bytes (sockets, MiB)", "%s, %s" % (
         fmt(int(fw)) if fw is not None else "n/a", fmt(mib(fw_kib) if fw_kib is not None else None)))
     f.add("fast subscribers: events lost / duplicated / disconnected",
           "%s / %s / %s" % (fmt(lost), fmt(seq.get("duplicated")), fmt(r["disconnected_early"] + failed)),
           "0 / 0 / 0", lost == 0 and seq.get("duplicated") == 0 and r["disconnected_early"] + failed == 0)
-    f.add("latency samples per phase A / B / C", "%s / %s / %s" % (fmt(na), fmt(nb), fmt(nc)))
-    f.raw.update(publisher=pr, subscribers=r, drained=drained, stalled_statuses=readers.statuses,
-                 rss_before_kib=rss_before, rss_peak_b_kib=peak, slow_disconnects=slow_count,
-                 p99_ms={"a": a99, "b": b99, "c": c99}, p50_ms={"a": a50, "b": b50, "c": c50},
+    f.add("latency samples, A / B", "%s / %s" % (fmt(na), fmt(nb)))
+    f.raw.update(publisher=pr, subscribers=r, cycles_detail=per_cycle, p99_ms={"a": a99, "b": b99},
+                 p99_each_ms={"a": a_each, "b": b_each}, p50_ms={"a": a50, "b": b50},
                  rss_series=[(t, k) for t, k, _ in mon.samples],
-                 slow_series=series, buffered_series=mon.metric_series("sse_stream_buffered_bytes"))
+                 slow_series=mon.metric_series(slow_key), buffered_series=mon.metric_series("sse_stream_buffered_bytes"))
     return f
 
 
