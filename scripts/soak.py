@@ -754,7 +754,9 @@ def stalled(ctx, quick):
     closed (and so frees what the kernel still held for them), and the next A starts 3 s
     later. (With loopback's 64 KiB MSS the kernel would size each one's send buffer to some
     4 MB and take that much before the sidecar's bound even began.) The fast subscribers'
-    latency p99 is compared between all A and all B phases from their sampled deliveries;
+    latency p99 is compared between all A phases and all B phases (each from the stalled
+    streams' connect to a second after the last of them was disconnected) from their sampled
+    deliveries;
     alternating them keeps a change in the machine's other load from passing for an effect,
     and the spread of the A phases' own p99 shows the noise. Memory is the growth from just
     before each B to its peak in that B; kernel memory on the sidecar's sockets is summed
@@ -801,12 +803,14 @@ def stalled(ctx, quick):
             t_b = time.time_ns()
             time.sleep(phase)
             t_b_end = time.time_ns()
-            windows_b.append((t_b, t_b_end))
             after = (sc.metrics() or {}).get(slow_key, 0)
             drained = readers.drain()
             readers = None
             series = [(t, v) for t, v in mon.metric_series(slow_key) if t >= t_stall]
             t_all = next((t for t, v in series if v - before >= slow), None)
+            # The effect can only show while they are there: B is measured until a second after
+            # the last of them was disconnected (or to its end, if some never were).
+            windows_b.append((t_b, min(t_b_end, t_all + 1e9) if t_all else t_b_end))
             per_cycle.append({"disconnected": after - before, "drained": drained,
                               "seconds_to_all": (t_all - t_stall) / 1e9 if t_all else None,
                               "rss_before_kib": rss_before, "rss_peak_kib": mon.peak(t_stall, t_b_end),
