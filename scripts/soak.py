@@ -1013,7 +1013,10 @@ def fds_case(ctx, quick, name, max_connections):
         # connection's one event.
         out["new_publisher_while_full"] = publish_one(sc, "fds.other", "while full")
         out["kept_publisher_while_full"] = kept.publish("fds.all", "while full")
-        time.sleep(2.0)
+        # Nothing is asked of it now: what it burns is its own doing.
+        cpu0 = cpu_seconds(sc.proc.pid)
+        time.sleep(3.0)
+        out["cpu_cores_while_full"] = (cpu_seconds(sc.proc.pid) - cpu0) / 3.0
         reports = []
         for proc, _ in fleets:
             Loadgen.interrupt(proc)
@@ -1048,9 +1051,47 @@ def fds_case(ctx, quick, name, max_connections):
     out["got_event_while_full"] = sum(r["events_received"] for r in reports)
     out["peak_open"] = mon.metric_max("sse_connections_open")
     out["refused_503"] = sum(n for reason, n in out["reasons"].items() if reason == "HTTP 503")
-    out["log_accept_pauses"] = sum(1 for line in open(sc.log, errors="replace") if "accept paused" in line)
+    counts = count_in_file(sc.log, [b"accept paused", b"Error from accept()"])
+    out["log_accept_pauses"], out["log_libevent_accept_errors"] = counts
+    out["log_bytes"] = trim_log(sc.log)
     out["peak_rss_kib"] = mon.peak()
     return out
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far."""
+    fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def count_in_file(path, needles, chunk=1 << 24):
+    """How often each byte string occurs in a file, read in chunks (a log may be gigabytes)."""
+    counts = [0] * len(needles)
+    keep = max(len(n) for n in needles) - 1
+    tail = b""
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            data = tail + block
+            for i, n in enumerate(needles):
+                # Occurrences wholly inside the carried-over tail were counted last time.
+                counts[i] += data.count(n) - tail.count(n)
+            tail = data[-keep:] if keep else b""
+    return counts
+
+
+def trim_log(path, keep=1 << 20, limit=16 << 20):
+    """The log's size; one larger than `limit` is cut to its first `keep` bytes afterwards, so a
+    flood of log lines does not fill the temp dir."""
+    size = os.path.getsize(path)
+    if size > limit:
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.seek(keep)
+            f.write(b"\n[soak: cut here, the log had %d bytes]\n" % size)
+    return size
 
 
 def reply_text(reply):
@@ -1098,8 +1139,12 @@ def fds(ctx, quick):
         f.add("[%s] after the clients closed: s until none open; s until a new stream got an event" % tag,
               "%s; %s" % (fmt(r["seconds_until_all_closed"]), fmt(r["seconds_to_full_service"])),
               "a new stream gets an event", r["new_stream_got_event"])
-        f.add("[%s] 'accept paused' log lines; peak resident memory (MiB)" % tag, "%s; %s" % (
-            fmt(r["log_accept_pauses"]), fmt(mib(r["peak_rss_kib"]))))
+        f.add("[%s] while full and asked nothing: the sidecar's CPU (cores)" % tag,
+              fmt(r["cpu_cores_while_full"]), "about 0", r["cpu_cores_while_full"] < 0.1)
+        f.add("[%s] its log: MB written; 'accept paused' lines; libevent 'Error from accept()' lines" % tag,
+              "%s; %s; %s" % (fmt(r["log_bytes"] / 1e6), fmt(r["log_accept_pauses"]),
+                              fmt(r["log_libevent_accept_errors"])))
+        f.add("[%s] peak resident memory (MiB)" % tag, fmt(mib(r["peak_rss_kib"])))
     return f
 
 
