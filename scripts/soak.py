@@ -1108,8 +1108,10 @@ def fds(ctx, quick):
     limits.max_connections 100000, above it, the careless setting: accept() fails with EMFILE
     and the sidecar pauses accepting (100 ms at a time); attempts left in the listen queue
     time out at the client after 20 s. While full: is the process alive, do /metrics and a new
-    publish socket connection answer, does an event reach the open streams. Then every client
-    closes: how long until the sidecar counts no stream, and does a new stream get an event."""
+    publish socket connection answer, does an event reach the open streams, and what CPU does
+    the sidecar use over 3 s in which nothing is asked of it; its log lines are counted at the
+    end. Then every client closes: how long until the sidecar counts no stream, and does a new
+    stream get an event."""
     cases = [("fds-limit", 1900 if quick else 19000), ("fds-nolimit", 100000)]
     f = Figures()
     limit_fd = int(subprocess.run(["bash", "-c", "ulimit -n"], capture_output=True, text=True).stdout)
