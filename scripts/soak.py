@@ -596,7 +596,8 @@ class NewStreamProber:
 
     def stop(self):
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def quantile(values, p):
@@ -1189,7 +1190,7 @@ def slow_headers(ctx, quick):
     finally:
         mon.stop()
         if prober:
-            prober.stop() if prober._thread.is_alive() else None
+            prober.stop()
         ctx.procs.kill_all()
     closes = [c["closed_t"] - c["connect_t"] for c in half.conns if c["closed_t"] is not None]
     sent = [c for c in half.conns if c["sent_t"] is not None]
