@@ -9,8 +9,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "tools/loadgen/payload.hpp"
-
 namespace loadgen {
 
 namespace {
@@ -142,7 +140,7 @@ void HttpPublisher::send_next(Connection& c) {
   // The stamp is taken as the request is written, so time queued here is not counted as the
   // server's delivery latency.
   std::string body;
-  append_payload(body, stamp(), options().size);
+  append_data(body);
   out += std::to_string(body.size());
   out += "\r\n\r\n";
   out += body;

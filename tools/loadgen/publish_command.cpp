@@ -35,6 +35,9 @@ Publishes events whose data is "t=<CLOCK_REALTIME ns>;" padded with 'x' to --siz
   --size BYTES          data bytes per event (default 128; at least the ~22-byte stamp)
   --random-topics       pick each topic uniformly at random instead of round-robin
   --seed S              seed for --random-topics (default 1; same seed, same sequence)
+  --sequence            number each topic's events 1, 2, 3, ...: the data starts
+                        "t=<ns>;q=<topic index>.<number>;", which `sse-loadgen subscribe
+                        --check-sequence` checks. Give each topic one sequenced publisher.
   --http-connections C  nchan-http: parallel keep-alive connections (default 4)
   --timeout S           wait at most S seconds for replies after the last send (default 60)
   --quiet               no progress line on stderr
@@ -52,6 +55,7 @@ constexpr OptionSpec kOptions[] = {
     {"events", true},         {"rate", true},   {"size", true},
     {"random-topics", false}, {"seed", true},   {"http-connections", true},
     {"timeout", true},        {"quiet", false}, {"help", false},
+    {"sequence", false},
 };
 
 std::string report(const PublishOptions& o, const PublishStats& s) {
@@ -136,6 +140,10 @@ int publish_command(std::span<char* const> args) {
     o.size = static_cast<size_t>(a.integer("size", 128, 0, 64LL * 1024 * 1024));
     o.random_topics = a.has("random-topics");
     o.seed = a.integer("seed", 1, 0, UINT64_MAX);
+    o.sequence = a.has("sequence");
+    if (o.sequence && o.topic_count > 100'000'000) {
+      throw UsageError("--sequence keeps a counter per topic: at most 100000000 topics");
+    }
     o.http_connections = static_cast<uint32_t>(a.integer("http-connections", 4, 1, 1000));
     o.timeout_s = a.number("timeout", 60, 0, 86400 * 365);
     o.progress = !a.has("quiet");

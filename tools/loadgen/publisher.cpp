@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "tools/loadgen/clock.hpp"
+#include "tools/loadgen/payload.hpp"
 
 namespace loadgen {
 
@@ -21,7 +22,9 @@ constexpr double kMinTickSeconds = 100e-6;
 
 Publisher::Publisher(PublishOptions options)
     : options_(std::move(options)),
-      picker_(options_.topic_count, options_.random_topics, options_.seed) {}
+      picker_(options_.topic_count, options_.random_topics, options_.seed) {
+  if (options_.sequence) sequence_.assign(options_.topic_count, 0);
+}
 
 Publisher::~Publisher() = default;
 
@@ -67,7 +70,13 @@ uint64_t Publisher::due() const {
 }
 
 void Publisher::append_next_topic(std::string& out) {
-  options_.topics.expand(picker_.next(), out);
+  topic_index_ = picker_.next();
+  options_.topics.expand(topic_index_, out);
+}
+
+void Publisher::append_data(std::string& out) {
+  if (sequence_.empty()) return append_payload(out, stamp(), options_.size);
+  append_sequenced_payload(out, stamp(), topic_index_, ++sequence_[topic_index_], options_.size);
 }
 
 int64_t Publisher::stamp() {

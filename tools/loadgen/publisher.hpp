@@ -34,6 +34,9 @@ struct PublishOptions {
   size_t size = 128;  // bytes of data per event
   bool random_topics = false;
   uint64_t seed = 1;
+  // Number each topic's events 1, 2, 3, ... in their data (append_sequenced_payload), so
+  // subscribers can check that none is lost or repeated. One publisher per topic, then.
+  bool sequence = false;
   uint32_t http_connections = 4;  // kNchanHttp: parallel keep-alive connections
   double timeout_s = 60;          // wait for replies this long after the last event is sent
   bool progress = true;
@@ -84,6 +87,8 @@ class Publisher : private RunControl::Owner {
   bool all_sent() const { return stats_.sent == options_.events; }
   // The topic of the next event, appended to `out`.
   void append_next_topic(std::string& out);
+  // The data of that event: stamped now (see stamp()), numbered with --sequence, --size long.
+  void append_data(std::string& out);
   // The send stamp of the next event: the realtime clock now, remembered for the report.
   int64_t stamp();
   // Records one event as handed to the target.
@@ -104,6 +109,8 @@ class Publisher : private RunControl::Owner {
   PublishOptions options_;
   PublishStats stats_;
   TopicPicker picker_;
+  uint64_t topic_index_ = 0;        // of the event being built
+  std::vector<uint64_t> sequence_;  // --sequence: the last number given, per topic index
   sidecar::EventBasePtr base_;
   sidecar::EventPtr tick_ev_;
   RunControl control_;

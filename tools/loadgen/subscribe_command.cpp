@@ -38,12 +38,25 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
   --connect-timeout S   an attempt without a response head after S seconds fails (default 30)
   --expect-events E     end once every stream has received E events (default 0: run until
                         --timeout or a signal)
-  --timeout S           end S seconds after READY (default 120 with --expect-events, else 0 =
-                        never)
-  --linger S            with --expect-events: once every stream has its events, keep the
-                        streams open S seconds more before ending (default 0), so the
-                        server's memory can be read with its subscribers still connected
+  --timeout S           end S seconds after READY (default 120 with --expect-events or
+                        --sequence-end, else 0 = never)
+  --linger S            with --expect-events or --sequence-end: once every stream has its
+                        events, keep the streams open S seconds more before ending (default
+                        0), so the server's memory can be read with its subscribers still
+                        connected
   --idle                connect, print READY, hold the streams until a signal or --timeout
+  --check-sequence      check events numbered by `sse-loadgen publish --sequence`: on each
+                        stream and topic every number must follow the last one; skipped ones
+                        count as lost (or as covered when a sidecar.missed event came first),
+                        repeated ones as duplicated
+  --sequence-from N     with --check-sequence: every topic starts at number N, so events
+                        before a stream's first one count as lost too (default 0: the first
+                        number a stream sees on a topic is its start)
+  --sequence-end N      with --check-sequence: the publisher's last number on every topic; a
+                        stream is complete (as with --expect-events) once each of its topics
+                        got there, and numbers never received count as the shortfall
+  --reconnect-rate R    close and reopen R streams per second (round-robin, after READY),
+                        each resuming with Last-Event-ID set to the last id it received
   --ready-file PATH     create PATH (containing "<connected> <failed>") at READY
   --report FILE         write the JSON report to FILE too
   --latency-csv FILE    write "receive_ns,latency_ns" rows for up to 200000 events, evenly
@@ -57,8 +70,11 @@ first_event_ts and last_event_ts the receive times of the first and last counted
 earliest_stamp_ts and latest_stamp_ts the smallest and largest send stamp among them. Failures
 (connect errors, non-200 replies, streams closed early) are counted with their reasons, never
 retried.
-Exit status: 0 when every stream connected and (with --expect-events) got its events; 1 when
-any failed, ended early or missed events; 2 for bad arguments.
+The report also counts reconnects, sidecar.missed notices, the longest gap between two events of
+one stream (max_gap_ms, across a reconnect too) and, with --check-sequence, what the checks found.
+Exit status: 0 when every stream connected and (with --expect-events or --sequence-end) got its
+events, and the sequence checks found nothing; 1 when any failed, ended early, failed to reopen,
+missed events or lost or repeated one; 2 for bad arguments.
 )";
 
 constexpr OptionSpec kOptions[] = {
@@ -73,6 +89,10 @@ constexpr OptionSpec kOptions[] = {
     {"timeout", true},
     {"linger", true},
     {"idle", false},
+    {"check-sequence", false},
+    {"sequence-from", true},
+    {"sequence-end", true},
+    {"reconnect-rate", true},
     {"ready-file", true},
     {"report", true},
     {"latency-csv", true},
@@ -87,6 +107,18 @@ double cpu_ms(const timeval& tv) {
 std::string reasons_json(const std::map<std::string, uint64_t>& reasons) {
   JsonObject o;
   for (const auto& [reason, count] : reasons) o.add_uint(reason, count);
+  return o.str();
+}
+
+std::string sequence_json(const SubscribeOptions& options, const SubscribeStats& s) {
+  if (!options.check_sequence) return "null";
+  JsonObject o;
+  o.add_uint("checked", s.sequence.checked)
+      .add_uint("lost", s.sequence.lost)
+      .add_uint("duplicated", s.sequence.duplicated)
+      .add_uint("covered_by_notice", s.sequence.covered)
+      .add_uint("shortfall", s.sequence_shortfall)
+      .add_uint("unsequenced_streams", s.unsequenced_streams);
   return o.str();
 }
 
@@ -127,6 +159,12 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
                   ms(s.deliveries.earliest_stamp_to_last_receive_ns()))
       .add_double("deliveries_per_sec", s.deliveries.per_second())
       .add_raw("latency_ns", latency.str())
+      .add_uint("reconnects", s.reconnects)
+      .add_uint("reconnected", s.reconnected)
+      .add_uint("reconnect_failed", s.reconnect_failed)
+      .add_uint("missed_notices", s.missed_notices)
+      .add_double("max_gap_ms", ms(s.max_gap_ns))
+      .add_raw("sequence", sequence_json(options, s))
       .add_uint("events_without_timestamp", s.events_without_timestamp)
       .add_uint("stale_events_ignored", s.stale_events)
       .add_uint("negative_latencies", s.negative_latencies)
@@ -188,11 +226,21 @@ int subscribe_command(std::span<char* const> args) {
     if (options.idle && options.expect_events) {
       throw UsageError("--idle and --expect-events exclude each other");
     }
-    double default_timeout = options.expect_events ? 120 : 0;
+    options.check_sequence = a.has("check-sequence");
+    options.sequence_first = a.integer("sequence-from", 0, 0, UINT64_MAX / 2);
+    options.sequence_end = a.integer("sequence-end", 0, 0, UINT64_MAX / 2);
+    if ((a.has("sequence-from") || a.has("sequence-end")) && !options.check_sequence) {
+      throw UsageError("--sequence-from and --sequence-end need --check-sequence");
+    }
+    if (options.idle && options.sequence_end) {
+      throw UsageError("--idle and --sequence-end exclude each other");
+    }
+    options.reconnect_rate = a.number("reconnect-rate", 0, 0, 1e6);
+    double default_timeout = options.expect_events || options.sequence_end ? 120 : 0;
     options.timeout_s = a.number("timeout", default_timeout, 0, 86400 * 365);
     options.linger_s = a.number("linger", 0, 0, 86400);
-    if (options.linger_s > 0 && !options.expect_events) {
-      throw UsageError("--linger needs --expect-events");
+    if (options.linger_s > 0 && !options.expect_events && !options.sequence_end) {
+      throw UsageError("--linger needs --expect-events or --sequence-end");
     }
     options.ready_file = a.text("ready-file");
     options.progress = !a.has("quiet");
@@ -227,8 +275,10 @@ int subscribe_command(std::span<char* const> args) {
     std::fprintf(stderr, "sse-loadgen subscribe: %s\n", error.c_str());
     status = 1;
   }
-  bool missing = options.expect_events && s.complete < s.connections;
-  if (s.failed || s.disconnected_early || missing) status = 1;
+  bool counted = options.expect_events || options.sequence_end;
+  bool missing = counted && s.complete < s.connections;
+  bool broken = s.sequence.lost || s.sequence.duplicated || s.sequence_shortfall;
+  if (s.failed || s.disconnected_early || s.reconnect_failed || missing || broken) status = 1;
   return status;
 }
 

@@ -25,6 +25,8 @@ constexpr size_t kReadBufferBytes = size_t{64} * 1024;
 // already open of loop turns.
 constexpr uint32_t kLaunchBatch = 256;
 constexpr timeval kLaunchInterval{0, 1000};
+// Reconnects are spread over 10 ms ticks: a steady trickle, as browsers come back one by one.
+constexpr timeval kReconnectInterval{0, 10000};
 
 enum class ConnState : uint8_t { kIdle, kConnecting, kSending, kHead, kStreaming, kClosed };
 
@@ -36,12 +38,16 @@ struct SubscriberFleet::Connection {
   sidecar::EventPtr ev;
   HttpResponseDecoder http;
   SseParser sse;
+  SequenceCheck check;
+  std::string last_id;  // with reconnect_rate: sent as Last-Event-ID on reopening
   int64_t started_mono = 0;
+  int64_t last_event_ns = 0;  // realtime receive time of the last event
   uint64_t events = 0;
   uint32_t index = 0;
   uint32_t sent = 0;  // request bytes written so far
   ConnState state = ConnState::kIdle;
-  bool complete = false;  // received expect_events
+  bool complete = false;   // received expect_events (or reached sequence_end)
+  bool reopening = false;  // a reconnect, between close and its response head
 };
 
 SubscriberFleet::SubscriberFleet(SubscribeOptions options)
@@ -54,6 +60,7 @@ SubscriberFleet::SubscriberFleet(SubscribeOptions options)
   for (uint32_t i = 0; i < options_.connections; ++i) {
     conns_[i].fleet = this;
     conns_[i].index = i;
+    conns_[i].check = SequenceCheck(options_.sequence_first);
   }
 }
 
@@ -74,7 +81,8 @@ bool SubscriberFleet::run(std::string& error) {
     return false;
   }
   launch_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_launch_tick, this));
-  if (!launch_ev_) {
+  reconnect_ev_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_reconnect_tick, this));
+  if (!launch_ev_ || !reconnect_ev_) {
     error = "cannot create loop events";
     return false;
   }
@@ -94,6 +102,7 @@ bool SubscriberFleet::run(std::string& error) {
   // issued before dispatch would be forgotten, hence the flag.
   if (!stopping_) event_base_dispatch(base_.get());
   stats_.end_mono = monotonic_ns();
+  finish_sequences();
   // A closing progress line, unless the last tick just printed one.
   if (options_.progress && stats_.end_mono - last_progress_mono_ > 100'000'000) print_progress();
   return true;
@@ -189,7 +198,11 @@ void SubscriberFleet::send_request(Connection& c) {
   options_.target.expand(c.index, request_);
   request_.append(" HTTP/1.1\r\nHost: ");
   request_.append(host_header_);
-  request_.append("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n");
+  request_.append("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+  if (c.reopening && !c.last_id.empty()) {
+    request_.append("Last-Event-ID: ").append(c.last_id).append("\r\n");
+  }
+  request_.append("\r\n");
   ssize_t n = ::send(c.fd.get(), request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
@@ -241,13 +254,19 @@ bool SubscriberFleet::consume(Connection& c, std::string_view in, int64_t now) {
           return false;
         }
         c.state = ConnState::kStreaming;
-        ++stats_.connected;
         ++streaming_;
+        if (c.reopening) {
+          c.reopening = false;
+          --reopening_;
+          ++stats_.reconnected;
+          break;
+        }
+        ++stats_.connected;
         stats_.last_head_mono = monotonic_ns();
         attempt_finished();
         break;
       case HttpResponseDecoder::Piece::kBody:
-        c.sse.feed(piece.body, [&](const SseEvent& e) { on_event(c, e.data, now); });
+        c.sse.feed(piece.body, [&](const SseEvent& e) { on_event(c, e, now); });
         break;
       case HttpResponseDecoder::Piece::kEnd:
         end_stream(c, "response ended");
@@ -263,7 +282,8 @@ bool SubscriberFleet::consume(Connection& c, std::string_view in, int64_t now) {
   }
 }
 
-void SubscriberFleet::on_event(Connection& c, std::string_view data, int64_t now) {
+void SubscriberFleet::on_event(Connection& c, const SseEvent& e, int64_t now) {
+  std::string_view data = e.data;
   std::optional<int64_t> sent = payload_timestamp(data);
   // Stamped before this run began: history the server replays on subscribe (Nchan's
   // nchan_subscriber_first_message newest, say), not a delivery of this run.
@@ -274,6 +294,17 @@ void SubscriberFleet::on_event(Connection& c, std::string_view data, int64_t now
   ++c.events;
   ++interval_events_;
   ++stats_.events_received;
+  if (options_.reconnect_rate > 0) c.last_id.assign(e.id);
+  if (c.last_event_ns) stats_.max_gap_ns = std::max(stats_.max_gap_ns, now - c.last_event_ns);
+  c.last_event_ns = now;
+  if (e.type == "sidecar.missed") {
+    ++stats_.missed_notices;
+    if (options_.check_sequence) c.check.missed(stats_.sequence);
+  } else if (options_.check_sequence) {
+    if (std::optional<PayloadSequence> q = payload_sequence(data)) {
+      c.check.event(q->topic, q->seq, stats_.sequence);
+    }
+  }
   stats_.deliveries.add(now, sent);
   if (sent) {
     int64_t latency = now - *sent;
@@ -287,11 +318,61 @@ void SubscriberFleet::on_event(Connection& c, std::string_view data, int64_t now
   } else {
     ++stats_.events_without_timestamp;
   }
-  if (options_.expect_events && c.events == options_.expect_events) {
+  if (!c.complete && stream_complete(c)) {
     c.complete = true;
     ++stats_.complete;
     maybe_finish();
   }
+}
+
+bool SubscriberFleet::stream_complete(const Connection& c) const {
+  if (options_.expect_events && c.events >= options_.expect_events) return true;
+  return options_.sequence_end && c.check.reached(options_.sequence_end);
+}
+
+void SubscriberFleet::finish_sequences() {
+  if (!options_.check_sequence) return;
+  for (uint32_t i = 0; i < options_.connections; ++i) {
+    const Connection& c = conns_[i];
+    if (c.check.empty()) ++stats_.unsequenced_streams;
+    if (options_.sequence_end)
+      stats_.sequence_shortfall += c.check.shortfall(options_.sequence_end);
+  }
+}
+
+// ---- reconnecting ----------------------------------------------------------------------------
+
+void SubscriberFleet::on_reconnect_tick(evutil_socket_t, short, void* arg) {
+  static_cast<SubscriberFleet*>(arg)->reconnects_due();
+}
+
+void SubscriberFleet::reconnects_due() {
+  double elapsed_s = static_cast<double>(monotonic_ns() - stats_.ready_mono) / 1e9;
+  auto due = static_cast<uint64_t>(options_.reconnect_rate * elapsed_s);
+  uint32_t n = options_.connections;
+  while (reconnects_started_ < due) {
+    ++reconnects_started_;
+    // The next stream in index order that is streaming; a turn over all of them at most.
+    for (uint32_t tries = 0; tries < n; ++tries) {
+      Connection& c = conns_[next_reconnect_++ % n];
+      if (c.state == ConnState::kStreaming && !c.complete) {
+        reconnect(c);
+        break;
+      }
+    }
+  }
+}
+
+void SubscriberFleet::reconnect(Connection& c) {
+  close(c);
+  --streaming_;
+  ++reopening_;
+  ++stats_.reconnects;
+  c.reopening = true;
+  c.sent = 0;
+  c.http.reset();
+  c.sse.reset();
+  launch(c);
 }
 
 // ---- endings ---------------------------------------------------------------------------------
@@ -304,6 +385,14 @@ void SubscriberFleet::close(Connection& c) {
 
 void SubscriberFleet::fail(Connection& c, const std::string& reason) {
   close(c);
+  if (c.reopening) {
+    // The stream was counted as connected once; its reopening failed, which ends it.
+    c.reopening = false;
+    --reopening_;
+    ++stats_.reconnect_failed;
+    ++stats_.failure_reasons["reconnect: " + reason];
+    return maybe_finish();
+  }
   ++stats_.failed;
   ++stats_.failure_reasons[reason];
   attempt_finished();
@@ -349,19 +438,23 @@ void SubscriberFleet::ready() {
     }
   }
   if (options_.timeout_s > 0) control_.arm_deadline(options_.timeout_s);
+  if (options_.reconnect_rate > 0) event_add(reconnect_ev_.get(), &kReconnectInterval);
   maybe_finish();
 }
 
 void SubscriberFleet::maybe_finish() {
   if (!ready_) return;
-  // With no stream open nothing more can arrive, whatever the mode.
-  if (streaming_ == 0) return stop();
-  if (options_.idle || options_.expect_events == 0 || stats_.lingered) return;
-  if (stats_.complete + stats_.failed + stats_.disconnected_early < stats_.connections) return;
+  // With no stream open (or reopening) nothing more can arrive, whatever the mode.
+  if (streaming_ == 0 && reopening_ == 0) return stop();
+  bool counted = options_.expect_events || options_.sequence_end;
+  if (options_.idle || !counted || stats_.lingered) return;
+  uint64_t ended = stats_.complete + stats_.failed + stats_.disconnected_early;
+  if (ended + stats_.reconnect_failed < stats_.connections) return;
   if (options_.linger_s <= 0) return stop();
   // Every stream has what it expected: hold them open a while longer. The deadline now ends the
   // linger, in place of the timeout.
   stats_.lingered = true;
+  event_del(reconnect_ev_.get());
   control_.arm_deadline(options_.linger_s);
 }
 
@@ -380,7 +473,7 @@ void SubscriberFleet::on_end(bool timed_out) {
 // ---- once a second ---------------------------------------------------------------------------
 
 void SubscriberFleet::on_progress() {
-  if (!ready_) expire_slow_attempts(monotonic_ns());
+  if (!ready_ || reopening_) expire_slow_attempts(monotonic_ns());
   if (options_.progress) print_progress();
 }
 

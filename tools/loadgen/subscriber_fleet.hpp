@@ -6,6 +6,10 @@
 // ephemeral ports). Every failed attempt and every stream that ends early is counted with its
 // reason; nothing is retried, so the numbers show exactly what the server did.
 //
+// Optionally (a soak test) streams are closed and reopened with Last-Event-ID at a steady rate,
+// and sequenced events (see payload_sequence) are checked per stream and topic across those
+// reconnects: lost, duplicated, or skipped after a sidecar.missed notice.
+//
 // Thread contract: single-threaded; run() owns the calling thread until the run ends.
 #pragma once
 
@@ -25,6 +29,8 @@
 #include "tools/loadgen/index_template.hpp"
 #include "tools/loadgen/latency_sampler.hpp"
 #include "tools/loadgen/run_control.hpp"
+#include "tools/loadgen/sequence_check.hpp"
+#include "tools/loadgen/sse_parser.hpp"
 
 namespace loadgen {
 
@@ -51,6 +57,14 @@ struct SubscribeOptions {
   // Once every stream has its expect_events, hold the streams open this long before ending (the
   // timeout no longer applies then), so the server can be measured with them still connected.
   double linger_s = 0;
+  bool check_sequence = false;  // check sequenced events (SequenceCheck)
+  uint64_t sequence_first = 0;  // the number every topic starts at; 0 = the first one seen
+  // With check_sequence: a stream is complete once every topic it saw reached this number
+  // (like expect_events); numbers it never got up to it count as the shortfall. 0 = none.
+  uint64_t sequence_end = 0;
+  // Streaming connections closed and reopened per second, round-robin over the streams, each
+  // resuming with a Last-Event-ID header naming the last id it received. 0 = none.
+  double reconnect_rate = 0;
 };
 
 struct SubscribeStats {
@@ -59,8 +73,17 @@ struct SubscribeStats {
   uint64_t failed = 0;              // connect error, non-200, closed or timed out before the head
   uint64_t disconnected_early = 0;  // streams that ended before expect_events (or before the end)
   uint64_t complete = 0;            // streams that received expect_events
-  std::map<std::string, uint64_t> failure_reasons;
+  std::map<std::string, uint64_t> failure_reasons;  // reopened streams' ones start "reconnect: "
   std::map<std::string, uint64_t> disconnect_reasons;
+  uint64_t reconnects = 0;           // streams closed to be reopened (reconnect_rate)
+  uint64_t reconnected = 0;          // of those, reopened with a 200 head
+  uint64_t reconnect_failed = 0;     // of those, not reopened (also in failure_reasons)
+  uint64_t missed_notices = 0;       // sidecar.missed events
+  SequenceStats sequence;            // check_sequence
+  uint64_t sequence_shortfall = 0;   // sequence_end: numbers never received, set at the end
+  uint64_t unsequenced_streams = 0;  // check_sequence: streams without a sequenced event
+  // Longest time between two consecutive events on one stream, a reconnect in between included.
+  int64_t max_gap_ns = 0;
   uint64_t events_received = 0;
   uint64_t events_without_timestamp = 0;
   uint64_t stale_events = 0;        // stamped before the run started: not counted anywhere else
@@ -97,6 +120,7 @@ class SubscriberFleet final : private RunControl::Owner {
 
   static void on_io(evutil_socket_t fd, short what, void* arg);
   static void on_launch_tick(evutil_socket_t, short, void* arg);
+  static void on_reconnect_tick(evutil_socket_t, short, void* arg);
   void on_progress() override;
   void on_end(bool timed_out) override;
 
@@ -107,7 +131,11 @@ class SubscriberFleet final : private RunControl::Owner {
   void receive(Connection& c);
   // Feeds bytes received at realtime `now`; false once the connection is closed.
   bool consume(Connection& c, std::string_view in, int64_t now);
-  void on_event(Connection& c, std::string_view data, int64_t now);
+  void on_event(Connection& c, const SseEvent& e, int64_t now);
+  bool stream_complete(const Connection& c) const;
+  void reconnects_due();
+  void reconnect(Connection& c);
+  void finish_sequences();
   void watch(Connection& c, short what);
   void close(Connection& c);
   void fail(Connection& c, const std::string& reason);
@@ -131,11 +159,15 @@ class SubscriberFleet final : private RunControl::Owner {
   sidecar::EventBasePtr base_;
   std::unique_ptr<Connection[]> conns_;
   sidecar::EventPtr launch_ev_;
+  sidecar::EventPtr reconnect_ev_;
   RunControl control_;
   Histogram interval_latency_;  // since the last progress line
   uint64_t launched_ = 0;
   uint64_t attempts_finished_ = 0;
   uint64_t streaming_ = 0;
+  uint64_t reopening_ = 0;  // reconnects between close and response head
+  uint64_t reconnects_started_ = 0;
+  uint64_t next_reconnect_ = 0;  // index of the next stream to reconnect
   uint64_t interval_events_ = 0;
   int64_t launch_start_mono_ = 0;
   int64_t last_progress_mono_ = 0;

@@ -1,4 +1,5 @@
-// Tests of the small helpers: templates, payload stamps, topic choice, sampling, URLs, args.
+// Tests of the small helpers: templates, payload stamps and numbers, topic choice, sampling, URLs,
+// args.
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -43,6 +44,29 @@ TEST_CASE("payloads carry their stamp and have the requested size") {
   CHECK_FALSE(payload_timestamp("t=12"));
   CHECK_FALSE(payload_timestamp("t=;x"));
   CHECK_FALSE(payload_timestamp("t=12x;"));
+}
+
+TEST_CASE("sequenced payloads carry stamp, topic index and number") {
+  std::string p;
+  append_sequenced_payload(p, 1'700'000'000'123'456'789, 42, 7, 64);
+  CHECK(p.size() == 64);
+  CHECK(p.substr(0, 29) == "t=1700000000123456789;q=42.7;");
+  CHECK(payload_timestamp(p) == 1'700'000'000'123'456'789);
+  auto q = payload_sequence(p);
+  REQUIRE(q);
+  CHECK(q->topic == 42);
+  CHECK(q->seq == 7);
+  std::string small;
+  append_sequenced_payload(small, 5, 0, 1, 1);
+  CHECK(small == "t=5;q=0.1;");
+  CHECK(payload_sequence(small)->seq == 1);
+  std::string plain;
+  append_payload(plain, 5, 30);
+  CHECK_FALSE(payload_sequence(plain));
+  CHECK_FALSE(payload_sequence("t=5;q=1;"));
+  CHECK_FALSE(payload_sequence("t=5;q=.1;"));
+  CHECK_FALSE(payload_sequence("t=5;q=1.2"));
+  CHECK_FALSE(payload_sequence("q=1.2;"));
 }
 
 TEST_CASE("topic picker: round-robin, and seeded random covering every topic") {
