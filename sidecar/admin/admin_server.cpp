@@ -62,17 +62,21 @@ AdminServer::AdminServer(event_base* base, Hub& hub, const PresenceTracker& pres
       config_(std::move(config)),
       publishers_(publishers),
       extra_metrics_(std::move(extra_metrics)),
+      base_(base),
       http_(evhttp_new(base)) {}
 
 bool AdminServer::listen(std::string& error, UniqueFd inherited) {
   UniqueFd fd = inherited ? std::move(inherited)
                           : listen_tcp(config_->listen.admin, config_->listen.backlog, error);
   if (!fd) return false;
-  if (!evhttp_accept_socket_with_handle(http_.get(), fd.get())) {
+  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(http_.get(), fd.get());
+  if (!bound) {
     error = "cannot serve HTTP on " + config_->listen.admin;
     return false;
   }
   fd.release();  // evhttp owns it now
+  accept_pause_.emplace(base_, evhttp_bound_socket_get_listener(bound),
+                        "admin listener " + config_->listen.admin);
   evhttp_set_gencb(http_.get(), &on_request, this);
   evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   apply_limits();

@@ -7,12 +7,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/ingest/publisher_access.hpp"
+#include "sidecar/net/accept_pause.hpp"
 #include "sidecar/net/libevent.hpp"
 #include "sidecar/presence/presence_tracker.hpp"
 
@@ -57,7 +59,9 @@ class AdminServer {
   PublisherAccess& publishers_;
   std::function<std::string()> extra_metrics_;
   Disconnect disconnect_;
+  event_base* base_;
   EvHttpPtr http_;
+  std::optional<AcceptPause> accept_pause_;  // on http_'s listener, freed before it
   bool draining_ = false;
 };
 

@@ -100,8 +100,12 @@ bool SocketIngest::listen(std::string& error, UniqueFd inherited) {
   if (inherited) {
     listener_.reset(evconnlistener_new(base_, &on_accept, this, LEV_OPT_CLOSE_ON_FREE, -1,
                                        inherited.release()));
-    if (!listener_) error = "cannot watch the inherited publish socket";
-    return listener_ != nullptr;
+    if (!listener_) {
+      error = "cannot watch the inherited publish socket";
+      return false;
+    }
+    accept_pause_.emplace(base_, listener_.get(), "publish socket");
+    return true;
   }
   if (path_.empty()) return true;
   sockaddr_un addr{};
@@ -157,12 +161,14 @@ bool SocketIngest::listen(std::string& error, UniqueFd inherited) {
     error = "cannot watch " + path_;
     return false;
   }
+  accept_pause_.emplace(base_, listener_.get(), "publish socket " + path_);
   owns_path_ = true;
   return true;
 }
 
 void SocketIngest::stop_accepting() {
   if (!listener_) return;
+  accept_pause_.reset();
   listener_.reset();
   if (owns_path_) ::unlink(path_.c_str());
 }

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -19,6 +20,7 @@
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/ingest/publisher_access.hpp"
+#include "sidecar/net/accept_pause.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
@@ -83,6 +85,7 @@ class SocketIngest {
   std::string path_;
   bool owns_path_ = false;  // created here, so removed here
   ListenerPtr listener_;
+  std::optional<AcceptPause> accept_pause_;  // while listener_ is
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
 };
 

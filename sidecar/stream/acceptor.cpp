@@ -65,7 +65,7 @@ void Acceptor::accept_ready() {
       continue;
     }
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-      spdlog::warn("accept paused for 100ms: {}", std::strerror(errno));
+      pause_log_.note("stream listener", errno);
       event_del(ready_.get());
       event_add(resume_.get(), &kAcceptPause);
     }

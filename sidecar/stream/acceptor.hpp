@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "sidecar/net/accept_pause.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
@@ -37,6 +38,7 @@ class Acceptor {
   EventPtr ready_;
   EventPtr resume_;
   bool stopped_ = false;
+  PauseLog pause_log_;
 };
 
 }  // namespace sidecar

@@ -1,6 +1,7 @@
 #include "sidecar/stream/worker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <random>
 
@@ -542,6 +543,12 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   c.read_event.reset();
   c.write_event.reset();
   c.deadline.reset();
+  if (reason == CloseReason::kSlow) {
+    // A reset, not a FIN: its send buffer is full of bytes it is not reading, which a graceful
+    // close would leave the kernel holding for minutes (tcp_orphan_retries) after we let go.
+    linger abort{1, 0};
+    setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  }
   c.fd.reset();
   stats_.buffered_bytes.sub(c.out.bytes());
   c.out.clear();
