@@ -93,23 +93,16 @@ def rss_kib(pids):
     return total
 
 
-class RssSampler:
-    """Samples rss_kib(pids) every RSS_INTERVAL_S on a thread, as (CLOCK_REALTIME ns, KiB)
-    pairs, from start() until stop(). The pids are fixed up front: a server's processes do not
-    change during a scenario, and looking them up again each time would cost more than reading
-    their memory."""
+class Background:
+    """A sampling loop on a daemon thread: a subclass's _run() returns when _stop is set,
+    start() starts it, stop() ends it and waits."""
 
-    def __init__(self, pids):
-        self.pids = pids
-        self.samples = []
+    def __init__(self):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        while True:
-            self.samples.append((time.time_ns(), rss_kib(self.pids)))
-            if self._stop.wait(RSS_INTERVAL_S):
-                return
+        raise NotImplementedError
 
     def start(self):
         self._thread.start()
@@ -117,7 +110,26 @@ class RssSampler:
 
     def stop(self):
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+class RssSampler(Background):
+    """Samples rss_kib(pids) every RSS_INTERVAL_S on a thread, as (CLOCK_REALTIME ns, KiB)
+    pairs, from start() until stop(). The pids are fixed up front: a server's processes do not
+    change during a scenario, and looking them up again each time would cost more than reading
+    their memory."""
+
+    def __init__(self, pids):
+        super().__init__()
+        self.pids = pids
+        self.samples = []
+
+    def _run(self):
+        while True:
+            self.samples.append((time.time_ns(), rss_kib(self.pids)))
+            if self._stop.wait(RSS_INTERVAL_S):
+                return
 
 
 class Sidecar:
@@ -329,7 +341,7 @@ class RedisServer:
         return int(self.info_memory()["used_memory"])
 
 
-class RedisMeter:
+class RedisMeter(Background):
     """Redis's CPU time and memory over one measured stretch. Made when the subscribers have
     connected, it reads Redis's idle CPU rate until start(), just before the first publish;
     finish(until_ns) once everything is delivered. The CPU time is read every RSS_INTERVAL_S
@@ -337,10 +349,9 @@ class RedisMeter:
     subscribers linger after it."""
 
     def __init__(self, redis):
+        super().__init__()
         self.redis = redis
         self.samples = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self.idle_from = (time.time_ns(), redis.cpu_ms())
 
     def _run(self):
@@ -355,13 +366,7 @@ class RedisMeter:
         self.dataset_before = int(info["used_memory_dataset"])
         self.at_start = (time.time_ns(), self.redis.cpu_ms())
         self.idle_ms_per_s = (self.at_start[1] - self.idle_from[1]) / ((self.at_start[0] - self.idle_from[0]) / 1e9)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        return super().start()
 
     def finish(self, until_ns):
         """CPU from start() to the first reading at or after until_ns, as it is and less the

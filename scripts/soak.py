@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench import free_port, rss_kib, stop_process, wait_port  # noqa: E402
+from bench import Background, free_port, rss_kib, stop_process, wait_port  # noqa: E402
 
 TOPIC_PREFIXES = ["soak.*", "stall.*", "flood.*", "fds.*", "slow.*"]
 MONITOR_INTERVAL_S = 1.0
@@ -142,17 +142,16 @@ class Sidecar:
         return out
 
 
-class Monitor:
+class Monitor(Background):
     """The sidecar's resident memory and /metrics once a second on a thread, as
     (CLOCK_REALTIME ns, RSS KiB, metrics or None) from start() until stop()."""
 
     def __init__(self, sidecar, with_metrics=True, with_sockets=False):
+        super().__init__()
         self.sidecar = sidecar
         self.with_metrics = with_metrics
         self.with_sockets = with_sockets
         self.samples = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while True:
@@ -163,15 +162,6 @@ class Monitor:
             self.samples.append((time.time_ns(), self.sidecar.rss_kib(), m))
             if self._stop.wait(MONITOR_INTERVAL_S):
                 return
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def rss_between(self, t0, t1):
         return [kib for t, kib, _ in self.samples if t0 <= t <= t1 and kib]
@@ -564,19 +554,18 @@ class HalfSentRequests:
         c["sock"].close()
 
 
-class NewStreamProber:
+class NewStreamProber(Background):
     """Opens a new stream every interval on a thread (response head, then close), as a real
     client arriving meanwhile: the time to its head, and failures."""
 
     def __init__(self, port, path, interval_s, source="127.0.0.99"):
+        super().__init__()
         self.port = port
         self.path = path
         self.interval_s = interval_s
         self.source = source
         self.times = []
         self.failures = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
@@ -589,15 +578,6 @@ class NewStreamProber:
             except OSError as e:
                 self.failures[str(e)] = self.failures.get(str(e), 0) + 1
             self._stop.wait(self.interval_s)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
 
 def quantile(values, p):

@@ -17,6 +17,7 @@
 #include "tools/loadgen/payload.hpp"
 #include "tools/loadgen/publisher.hpp"
 #include "tools/loadgen/subscriber_fleet.hpp"
+#include "tools/loadgen/tests/loopback_listener.hpp"
 
 using namespace loadgen;
 
@@ -89,15 +90,9 @@ namespace {
 class TwoEventServer {
  public:
   TwoEventServer() {
-    listener_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_.get(), 1) == 0);
-    REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    address_ = addr;
+    auto listener = test::listen_on_loopback(1);
+    listener_ = std::move(listener.fd);
+    address_ = listener.address;
     thread_ = std::thread([this] { serve(); });
   }
   ~TwoEventServer() { thread_.join(); }

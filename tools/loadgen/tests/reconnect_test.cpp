@@ -17,6 +17,7 @@
 #include "tools/loadgen/clock.hpp"
 #include "tools/loadgen/payload.hpp"
 #include "tools/loadgen/subscriber_fleet.hpp"
+#include "tools/loadgen/tests/loopback_listener.hpp"
 
 using namespace loadgen;
 
@@ -29,15 +30,9 @@ class ResumingServer {
  public:
   ResumingServer(uint64_t per_connection, uint64_t last, uint64_t skip = 0)
       : per_connection_(per_connection), last_(last), skip_(skip) {
-    listener_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_.get(), 4) == 0);
-    REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    address_ = addr;
+    auto listener = test::listen_on_loopback(4);
+    listener_ = std::move(listener.fd);
+    address_ = listener.address;
     thread_ = std::thread([this] { serve(); });
   }
   ~ResumingServer() {
