@@ -21,7 +21,7 @@ namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
 // Free heap beyond this is given back to the system at the next housekeeping tick.
-constexpr std::size_t kTrimThreshold = 32 * MiB;
+constexpr std::size_t kTrimThreshold = 8 * MiB;
 constexpr timeval kDrainCheckInterval{0, 50000};
 
 // Settings bound to sockets and threads at startup (the restart-only rows of the option

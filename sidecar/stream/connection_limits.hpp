@@ -1,8 +1,9 @@
-// Limits that span all workers: open streams per client IP and per subject, and new
-// connections per IP per second (a token bucket). Thread contract: every method takes the
-// lock; they run once per connection, never per event.
+// Limits that span all workers: open connections in all, open streams per client IP and per
+// subject, and new connections per IP per second (a token bucket). Thread contract: every
+// method takes the lock or reads an atomic; they run once per connection, never per event.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -19,6 +20,11 @@ class ConnectionLimits {
 
   enum class Verdict { kOk, kTooManyForIp, kTooFastForIp, kTooManyForSubject };
 
+  // limits.max_connections, or less when the descriptor limit cannot hold that many: a few
+  // descriptors stay free for the admin listener, publishers and outbound calls, so that
+  // monitoring and publishing go on while the streams take every other one.
+  std::size_t max_connections() const { return max_connections_.load(std::memory_order_relaxed); }
+
   // At accept; on kOk the IP is counted until release_ip(). `retry_after` (seconds) is set
   // when refused.
   Verdict admit_ip(const std::string& ip, int& retry_after);
@@ -30,7 +36,10 @@ class ConnectionLimits {
  private:
   static void release(std::unordered_map<std::string, std::size_t>& counts, const std::string& key);
 
+  void cap_connections(std::size_t configured);
+
   std::mutex mutex_;
+  std::atomic<std::size_t> max_connections_{0};
   LimitsConfig limits_;
   RateLimiter connect_rate_;
   std::unordered_map<std::string, std::size_t> per_ip_;

@@ -3,12 +3,12 @@
 namespace sidecar {
 
 std::optional<Answer> admit_connection(std::size_t open, const std::string& peer,
-                                       const Config& config, ConnectionLimits& limits,
-                                       StreamStats& stats, bool draining) {
+                                       ConnectionLimits& limits, StreamStats& stats,
+                                       bool draining) {
   if (draining) return Answer{503, "server is shutting down"};
-  if (open > config.limits.max_connections) {
-    return Answer{
-        503, "too many connections (limit " + std::to_string(config.limits.max_connections) + ")"};
+  if (open > limits.max_connections()) {
+    return Answer{503,
+                  "too many connections (limit " + std::to_string(limits.max_connections()) + ")"};
   }
   int retry_after = 0;
   switch (limits.admit_ip(peer, retry_after)) {

@@ -30,8 +30,7 @@ struct Answer {
 // A new connection, `open` being the count of open ones including it. On success the peer is
 // counted in `limits` (release_ip() when it closes).
 std::optional<Answer> admit_connection(std::size_t open, const std::string& peer,
-                                       const Config& config, ConnectionLimits& limits,
-                                       StreamStats& stats, bool draining);
+                                       ConnectionLimits& limits, StreamStats& stats, bool draining);
 
 // A request head: what to answer, or the stream it asks for.
 std::variant<Answer, StreamParams> route_request(const HttpRequest& request, const Config& config,

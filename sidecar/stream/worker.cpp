@@ -295,7 +295,7 @@ void Worker::open_conn(UniqueFd fd, std::string peer) {
   live_.fetch_add(1, std::memory_order_relaxed);
   stats_.connections_total.add();
   auto open = metrics_.connections_open.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (auto refusal = admit_connection(open, c.peer, *config_, limits_, stats_, draining_)) {
+  if (auto refusal = admit_connection(open, c.peer, limits_, stats_, draining_)) {
     return refuse(c, *refusal);
   }
   c.ip_counted = true;

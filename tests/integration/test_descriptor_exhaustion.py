@@ -4,6 +4,7 @@ times rather than once per failed accept(), and service is whole again once desc
 
 import os
 import resource
+import signal
 import socket
 import time
 import unittest
@@ -64,6 +65,32 @@ class DescriptorExhaustionTest(SidecarTestCase):
         stream = self.stream(sc, ["public.fd"])
         reply = pub.publish_ok("public.fd", "after")
         self.assertEqual(stream.next_event().id, reply["id"])
+
+    def test_streams_leave_descriptors_for_monitoring_and_publishing(self):
+        """A limits.max_connections the descriptor limit cannot hold is capped below it: past
+        the cap streams get 503, and /metrics and new publishers are still served."""
+        sc = self.start_sidecar({"limits": {"max_connections": 100000}})
+        resource.prlimit(sc.proc.pid, resource.RLIMIT_NOFILE, (300, 300))
+        offset = len(sc.log())
+        sc.signal(signal.SIGHUP)  # the cap is taken again from the limit at a reload
+        wait_until(lambda: "configuration reloaded" in sc.log()[offset:], 5,
+                   message="the reload")
+        self.assertIn("limits.max_connections (100000) is more than the descriptor limit (300)",
+                      sc.log()[offset:])
+        statuses = []
+        hogs = []
+        self.addCleanup(lambda: [s.close() for s in hogs])
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", sc.sse_port))
+            s.settimeout(5)
+            s.sendall(b"GET /events?topic=public.fd HTTP/1.1\r\nHost: x\r\n\r\n")
+            statuses.append(s.recv(64).split(b" ")[1])
+            hogs.append(s)
+        self.assertEqual(statuses.count(b"503"), 64, statuses[-3:])
+        self.assertEqual(statuses.count(b"200"), 300 - 64)
+        self.assertEqual(sc.metric("sse_connections_open"), 300 - 64)
+        pub = self.publisher(sc)
+        self.assertEqual(pub.publish_ok("public.fd", "served")["subscribers"], 300 - 64)
 
 
 if __name__ == "__main__":
