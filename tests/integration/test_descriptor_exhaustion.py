@@ -11,6 +11,8 @@ import unittest
 
 from sidecar_harness import SidecarTestCase, wait_until
 
+SANITIZED = os.environ.get("SIDECAR_SANITIZED", "").upper() in ("1", "ON", "TRUE", "YES")
+
 LIMIT = 200  # descriptors the sidecar may hold in this test
 
 
@@ -21,6 +23,9 @@ def cpu_seconds(pid):
 
 
 class DescriptorExhaustionTest(SidecarTestCase):
+    # The sanitizers' runtime checks memory by writing it into a pipe of its own: out of
+    # descriptors, that fails and it reports valid objects as invalid (a false "invalid vptr").
+    @unittest.skipIf(SANITIZED, "the sanitizer runtime itself needs free descriptors")
     def test_listeners_pause_when_out_of_descriptors_and_recover(self):
         sc = self.start_sidecar({"limits": {"max_connections": 100000}})
         pub = self.publisher(sc)
