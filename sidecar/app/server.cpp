@@ -11,6 +11,7 @@
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
 #include "sidecar/config/config_schema.hpp"
+#include "sidecar/core/prometheus_text.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "sidecar/hub/memory_engine.hpp"
 #include "sidecar/hub/redis_engine.hpp"
@@ -313,26 +314,25 @@ void Server::check_drain() {
 }
 
 std::string Server::server_metrics() const {
-  std::string out =
-      "# HELP sse_workers Stream worker threads.\n# TYPE sse_workers gauge\nsse_workers " +
-      std::to_string(workers_.size()) + "\n";
-  out += "# HELP sse_draining 1 while shutting down.\n# TYPE sse_draining gauge\nsse_draining " +
-         std::to_string(draining_ ? 1 : 0) + "\n";
+  std::string out;
+  append_metric_family(out, "sse_workers", "gauge", "Stream worker threads.");
+  append_metric_sample(out, "sse_workers", workers_.size());
+  append_metric_family(out, "sse_draining", "gauge", "1 while shutting down.");
+  append_metric_sample(out, "sse_draining", draining_ ? 1 : 0);
   // How evenly the workers share the connections: they compete to accept on one socket.
-  out +=
-      "# HELP sse_worker_connections Open connections per stream worker.\n"
-      "# TYPE sse_worker_connections gauge\n";
+  append_metric_family(out, "sse_worker_connections", "gauge",
+                       "Open connections per stream worker.");
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    out += "sse_worker_connections{worker=\"" + std::to_string(i) + "\"} " +
-           std::to_string(workers_[i]->connections()) + "\n";
+    append_metric_sample(out, "sse_worker_connections", workers_[i]->connections(),
+                         "worker=\"" + std::to_string(i) + "\"");
   }
-  out +=
-      "# HELP sse_worker_queue_bytes Events handed to a stream worker and not yet taken, as "
-      "limits.worker_queue_bytes counts them.\n"
-      "# TYPE sse_worker_queue_bytes gauge\n";
+  append_metric_family(
+      out, "sse_worker_queue_bytes", "gauge",
+      "Events handed to a stream worker and not yet taken, as limits.worker_queue_bytes counts "
+      "them.");
   for (std::size_t i = 0; i < workers_.size(); ++i) {
-    out += "sse_worker_queue_bytes{worker=\"" + std::to_string(i) + "\"} " +
-           std::to_string(workers_[i]->queued_bytes()) + "\n";
+    append_metric_sample(out, "sse_worker_queue_bytes", workers_[i]->queued_bytes(),
+                         "worker=\"" + std::to_string(i) + "\"");
   }
   return out;
 }

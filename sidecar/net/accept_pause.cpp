@@ -42,8 +42,8 @@ void PauseLog::note(std::string_view what, int error) {
   ++unlogged_;
   auto now = std::chrono::steady_clock::now();
   if (now - logged_ < kLogEvery) return;
-  spdlog::warn("{}: cannot accept ({}); paused for 100 ms ({} time(s) since the last report)",
-               what, std::strerror(error), unlogged_);
+  spdlog::warn("{}: cannot accept ({}); paused for 100 ms ({} time(s) since the last report)", what,
+               std::strerror(error), unlogged_);
   logged_ = now;
   unlogged_ = 0;
 }
@@ -51,7 +51,6 @@ void PauseLog::note(std::string_view what, int error) {
 void AcceptPause::pause(int error) {
   evconnlistener_disable(listener_);
   event_add(resume_.get(), &kPause);
-  ++pauses_;
   log_.note(what_, error);
 }
 

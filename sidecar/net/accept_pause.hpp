@@ -34,8 +34,6 @@ class AcceptPause {
   AcceptPause(const AcceptPause&) = delete;
   AcceptPause& operator=(const AcceptPause&) = delete;
 
-  std::uint64_t pauses() const { return pauses_; }
-
  private:
   static void on_error(evconnlistener* listener, void*);
   static void on_resume(evutil_socket_t, short, void* self);
@@ -44,7 +42,6 @@ class AcceptPause {
   evconnlistener* listener_;
   std::string what_;
   EventPtr resume_;
-  std::uint64_t pauses_ = 0;
   PauseLog log_;
 };
 
