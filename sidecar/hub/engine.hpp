@@ -56,6 +56,12 @@ class Engine {
   // by `patterns`; possibly on another thread, so callers must post the result to their loop.
   virtual void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                       ReplayDone done) = 0;
+  // Any thread, called back as replay() is: the newest `per_topic` events with ids up to
+  // `up_to` of each topic matched by `patterns`, each once, in id order (never `missed`). A
+  // stream that asks for the latest value starts with them; `up_to` is where its live events
+  // begin, so none comes twice. Nothing when `up_to` is of another epoch than history's.
+  virtual void latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
+                      EventId up_to, ReplayDone done) = 0;
   // Any thread: the last id committed so far. A new stream starts after it, so it never
   // receives an event that was published (and counted) before it subscribed.
   virtual EventId newest() const = 0;

@@ -253,6 +253,33 @@ Replay History::since(const std::vector<TopicPattern>& patterns, std::string_vie
   return replay;
 }
 
+Replay History::latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
+                       EventId up_to) const {
+  Replay replay;
+  replay.newest = up_to;
+  if (up_to.epoch != epoch_ || per_topic == 0) return replay;
+  std::lock_guard lock(mutex_);
+  auto collect = [&](const Topic& topic) {
+    std::size_t end = topic.events.first_after(up_to.seq);
+    for (std::size_t i = end - std::min(end, per_topic); i < end; ++i) {
+      replay.events.push_back(topic.events[i]);
+    }
+  };
+  for (const auto& pattern : patterns) {
+    if (!pattern.is_wildcard()) {
+      if (auto it = topics_.find(pattern.stem()); it != topics_.end()) collect(it->second);
+      continue;
+    }
+    for (auto it = topics_.lower_bound(pattern.stem()); it != topics_.end(); ++it) {
+      if (!it->first.starts_with(pattern.stem())) break;
+      collect(it->second);
+    }
+  }
+  // An event on several requested topics is found once per topic.
+  in_id_order_once(replay.events);
+  return replay;
+}
+
 HistorySnapshot History::snapshot() const {
   std::lock_guard lock(mutex_);
   HistorySnapshot out;

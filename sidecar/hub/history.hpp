@@ -93,6 +93,10 @@ class History {
   // Last-Event-ID). `newest` is the last id issued so far, to recognise ids from the future.
   Replay since(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                std::uint64_t newest_seq) const;
+  // The newest `per_topic` events with a seq up to `up_to` of each topic matched by `patterns`
+  // (see Engine::latest).
+  Replay latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
+                EventId up_to) const;
   HistoryStats stats() const;
 
   HistorySnapshot snapshot() const;

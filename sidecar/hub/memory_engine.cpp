@@ -52,6 +52,11 @@ void MemoryEngine::replay(const std::vector<TopicPattern>& patterns, std::string
   done(history_.since(patterns, last_id, last_seq_.load(std::memory_order_acquire)));
 }
 
+void MemoryEngine::latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
+                          EventId up_to, ReplayDone done) {
+  done(history_.latest(patterns, per_topic, up_to));
+}
+
 EventId MemoryEngine::newest() const {
   return EventId{epoch_, last_seq_.load(std::memory_order_acquire)};
 }

@@ -21,6 +21,8 @@ class MemoryEngine final : public Engine {
   void publish(EventDraft draft, PublishDone done) override;
   void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
               ReplayDone done) override;
+  void latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic, EventId up_to,
+              ReplayDone done) override;
   EventId newest() const override;
   void expire() override;
   void configure(const HistoryConfig& history) override;

@@ -154,6 +154,7 @@ RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const Histo
       subscriber_(base, "subscriber", client_options(redis)),
       publish_sha_(sha1_hex(redis_scripts::kPublish)),
       read_sha_(sha1_hex(redis_scripts::kRead)),
+      latest_sha_(sha1_hex(redis_scripts::kLatest)),
       presence_sha_(sha1_hex(redis_scripts::kPresence)),
       lease_sha_(sha1_hex(redis_scripts::kLease)),
       node_(random_node_id()),
@@ -540,6 +541,48 @@ void RedisEngine::run_replay(std::vector<TopicPattern> patterns, std::string las
          EventId newest_then{num(reply->element[0]), num(reply->element[1])};
          if (num(reply->element[2]) != 0) return done(Replay{true, {}, newest_then});
          done(Replay{false, events_from(reply, 4 + num(reply->element[3])), newest_then});
+       });
+}
+
+void RedisEngine::latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
+                         EventId up_to, ReplayDone done) {
+  post([this, patterns = std::vector<TopicPattern>(patterns), per_topic, up_to,
+        done = std::move(done)]() mutable {
+    run_latest(std::move(patterns), per_topic, up_to, std::move(done));
+  });
+}
+
+void RedisEngine::run_latest(std::vector<TopicPattern> patterns, std::size_t per_topic,
+                             EventId up_to, ReplayDone done) {
+  if (!commands_.ready()) {
+    // As a resume: the stream waits, with heartbeats, for what Redis holds.
+    waiting_.push_back(
+        [this, patterns = std::move(patterns), per_topic, up_to, done = std::move(done)]() mutable {
+          run_latest(std::move(patterns), per_topic, up_to, std::move(done));
+        });
+    return;
+  }
+  std::vector<std::string> exact;
+  std::vector<std::string> stems;
+  for (const auto& p : patterns) {
+    (p.is_wildcard() ? stems : exact).emplace_back(p.stem());
+  }
+  std::vector<std::string> args{prefix_, std::to_string(up_to.epoch), std::to_string(up_to.seq),
+                                std::to_string(per_topic), std::to_string(exact.size())};
+  args.insert(args.end(), exact.begin(), exact.end());
+  args.insert(args.end(), stems.begin(), stems.end());
+  eval(redis_scripts::kLatest, latest_sha_, std::move(args),
+       [this, patterns, per_topic, up_to, done = std::move(done)](
+           const redisReply* reply, const std::string& error) mutable {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+           if (error == kUnavailable || error.empty()) {
+             return run_latest(std::move(patterns), per_topic, up_to, std::move(done));
+           }
+           // The stream goes on with live events; the latest value is a courtesy, not a debt.
+           spdlog::warn("latest events through redis failed: {}", error);
+           return done(Replay{false, {}, up_to});
+         }
+         done(Replay{false, events_from(reply, 0), up_to});
        });
 }
 

@@ -33,6 +33,8 @@ class RedisEngine final : public Engine {
   void publish(EventDraft draft, PublishDone done) override;
   void replay(const std::vector<TopicPattern>& patterns, std::string_view last_id,
               ReplayDone done) override;
+  void latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic, EventId up_to,
+              ReplayDone done) override;
   EventId newest() const override;
   void configure(const HistoryConfig& history) override { history_ = history; }
   // History as Redis holds it for every node: its topics and what it costs (as of the last
@@ -85,6 +87,8 @@ class RedisEngine final : public Engine {
   void eval(std::string_view script, const std::string& sha, std::vector<std::string> args,
             RedisClient::Done done);
   void run_replay(std::vector<TopicPattern> patterns, std::string last_id, ReplayDone done);
+  void run_latest(std::vector<TopicPattern> patterns, std::size_t per_topic, EventId up_to,
+                  ReplayDone done);
   void post(Task task);  // any thread: runs on the hub's loop
 
   event_base* base_;
@@ -96,6 +100,7 @@ class RedisEngine final : public Engine {
   RedisClient subscriber_;
   std::string publish_sha_;
   std::string read_sha_;
+  std::string latest_sha_;
   std::string presence_sha_;
   std::string lease_sha_;
   const std::string node_;           // this process, in Redis's presence records
@@ -115,7 +120,7 @@ class RedisEngine final : public Engine {
   bool synced_ = false;          // live messages may be delivered as they come
   bool catching_up_ = false;
   std::vector<std::string> held_;  // messages that arrived while catching up
-  std::vector<Task> waiting_;      // replays asked for while Redis was unreachable
+  std::vector<Task> waiting_;      // reads asked for while Redis was unreachable
 
   mutable std::mutex newest_mutex_;
   EventId newest_;  // GUARDED_BY(newest_mutex_)

@@ -310,6 +310,33 @@ for _, v in ipairs(entries) do out[#out + 1] = v end
 return out
 )lua";
 
+const std::string_view kLatest = R"lua(
+local p = ARGV[1]
+if (redis.call('GET', p .. 'epoch') or '') ~= ARGV[2] then return {} end
+local upto, count, exact = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local wanted, order = {}, {}
+local function want(t)
+  if not wanted[t] then wanted[t] = true; order[#order + 1] = t end
+end
+for i = 6, 5 + exact do want(ARGV[i]) end
+if #ARGV > 5 + exact then
+  for _, t in ipairs(redis.call('ZRANGE', p .. 'topics', 0, -1)) do
+    for i = 6 + exact, #ARGV do
+      local stem = ARGV[i]
+      if stem == '' or string.sub(t, 1, #stem) == stem then want(t); break end
+    end
+  end
+end
+local out = {}
+for _, t in ipairs(order) do
+  for _, e in ipairs(redis.call('XREVRANGE', p .. 't:' .. t, '0-' .. upto, '-', 'COUNT', count)) do
+    out[#out + 1] = e[2][2]
+    out[#out + 1] = e[2][6]
+  end
+end
+return out
+)lua";
+
 const std::string_view kPresence = R"lua(
 local p, node, topic, subject = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local mine_key = p .. 'presnode:' .. node

@@ -55,6 +55,12 @@ extern const std::string_view kPublish;
 // are returned.
 extern const std::string_view kRead;
 
+// ARGV: prefix, the epoch and seq the newest events are to be up to, the count per topic, the
+// count of exact topics, the exact topics, then pattern stems (as kRead). Returns frame,
+// topics pairs: the newest entries up to that seq of each topic (a pattern's topics are found
+// by a scan of P topics, which history.max_topics bounds), none when Redis has another epoch.
+extern const std::string_view kLatest;
+
 // Presence, kept per node so that a node's share can be removed when it goes away:
 //   P pres:<topic>      hash: subject -> streams over every node
 //   P presnode:<node>   hash: "<topic>\n<subject>" -> streams on that node

@@ -19,9 +19,24 @@ struct QueryList {
   QueryList& operator=(const QueryList&) = delete;
 };
 
-}  // namespace
-
-namespace {
+// `last=N`: 1 to history.max_events (more than history holds for any topic would be a promise
+// it cannot keep).
+bool parse_latest_count(std::string_view text, std::size_t max, std::size_t& out,
+                        std::string& error) {
+  std::size_t n = 0;
+  bool digits = !text.empty() && text.size() <= 9;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') digits = false;
+    if (digits) n = n * 10 + static_cast<std::size_t>(ch - '0');
+  }
+  if (!digits || n == 0 || n > max) {
+    error = "last must be a whole number from 1 to " + std::to_string(max) +
+            " (history.max_events), got '" + std::string(text) + "'";
+    return false;
+  }
+  out = n;
+  return true;
+}
 
 // The value of cookie `name` in a Cookie header ("a=1; b=2"), or "".
 std::string_view cookie_value(std::string_view header, std::string_view name) {
@@ -92,11 +107,25 @@ bool parse_stream_params(const HttpRequest& request, const Config& config, Strea
     return false;
   }
   std::vector<TopicPattern> topics;
+  bool since_latest = false;
+  bool last_given = false;
   evkeyval* kv = nullptr;
   TAILQ_FOREACH(kv, &query.list, next) {
     std::string_view key = kv->key;
     if (key == "last_event_id") {
       out.last_event_id = kv->value;
+    } else if (key == "since") {
+      if (std::string_view(kv->value) != "latest") {
+        error = "since must be 'latest' (or use last=N for the newest N events of each topic)";
+        return false;
+      }
+      since_latest = true;
+    } else if (key == "last") {
+      if (!parse_latest_count(kv->value, std::max<std::size_t>(config.history.max_events, 1),
+                              out.latest, error)) {
+        return false;
+      }
+      last_given = true;
     } else if (key == "access_token") {
       out.access_token = kv->value;
     } else if (key == "subject") {
@@ -125,6 +154,11 @@ bool parse_stream_params(const HttpRequest& request, const Config& config, Strea
       topics.push_back(std::move(*pattern));
     }
   }
+  if (since_latest && last_given) {
+    error = "give either since=latest or last=N, not both";
+    return false;
+  }
+  if (since_latest) out.latest = 1;
   if (topics.empty()) {
     error = "at least one topic parameter is required, e.g. /events?topic=public.demo";
     return false;

@@ -15,7 +15,10 @@ struct StreamParams {
   std::vector<TopicPattern> topics;  // normalised: no entry matches what another already does
   std::string last_event_id;         // Last-Event-ID header, else `last_event_id` parameter
   std::string access_token;          // `access_token` parameter
-  SignedUrl signed_url;              // `subject`, `expires`, `signature` and the raw topics
+  // `since=latest` (1) or `last=N`: the newest N events of each topic come first; 0 = none.
+  // A Last-Event-ID takes precedence: a reconnecting stream resumes instead.
+  std::size_t latest = 0;
+  SignedUrl signed_url;  // `subject`, `expires`, `signature` and the raw topics
 };
 
 // False with a one-line `error` (for a 400 answer) when the request is malformed or asks for

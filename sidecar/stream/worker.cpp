@@ -356,15 +356,15 @@ void Worker::handle_request(StreamConn& c) {
   auto request =
       std::make_shared<AccessRequest>(make_access_request(*c.request, params, *config_, c.peer));
   std::uint64_t serial = c.serial;
-  access_->decide(*request, [this, serial, request,
-                             last = params.last_event_id](AccessDecision decision) mutable {
-    on_decision(serial, std::move(decision), std::move(*request), last);
+  access_->decide(*request, [this, serial, request, last = params.last_event_id,
+                             latest = params.latest](AccessDecision decision) mutable {
+    on_decision(serial, std::move(decision), std::move(*request), last, latest);
     flush_dirty();
   });
 }
 
 void Worker::on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
-                         const std::string& last_event_id) {
+                         const std::string& last_event_id, std::size_t latest) {
   StreamConn* c = find(serial);
   if (!c || c->state != StreamConn::State::kDeciding) return;  // it left meanwhile
   if (auto refusal = admit_stream(decision, limits_, stats_)) return refuse(*c, *refusal);
@@ -372,7 +372,7 @@ void Worker::on_decision(std::uint64_t serial, AccessDecision decision, AccessRe
   auto admission = std::make_unique<Admission>();
   admission->request = std::move(request);
   admission->decision = std::move(decision);
-  start_stream(*c, std::move(admission), last_event_id);
+  start_stream(*c, std::move(admission), last_event_id, latest);
 }
 
 StreamConn* Worker::find(std::uint64_t serial) {
@@ -381,7 +381,7 @@ StreamConn* Worker::find(std::uint64_t serial) {
 }
 
 void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
-                          const std::string& last_event_id) {
+                          const std::string& last_event_id, std::size_t latest) {
   c.request.reset();
   c.state = StreamConn::State::kStreaming;
   c.opened = std::chrono::steady_clock::now();
@@ -419,28 +419,32 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   hub_.subscribers().add(c.topics);
   c.subscribed = c.indexed = true;
   // Read after registering: anything newer reaches this worker's queue later and is sent.
-  if (last_event_id.empty()) c.last_seq = hub_.engine().newest().seq;
+  EventId live_from = hub_.engine().newest();
+  if (last_event_id.empty()) c.last_seq = live_from.seq;
   // Only now: the join event this may publish is newer than last_seq, so the stream receives
   // its own join like everyone else on the presence topic.
   const AccessDecision& who = c.admission->decision;
   if (presence_.enabled() && who.method != AccessMethod::kAnonymous && !who.subject.empty()) {
     c.presence_topics = presence_.join(who.subject, c.topics);
   }
-  if (last_event_id.empty()) return;
+  if (last_event_id.empty() && latest == 0) return;
+  // Live events wait (held) behind what history gives first.
   c.replaying = true;
   std::uint64_t serial = c.serial;
   auto owner = std::this_thread::get_id();
-  hub_.engine().replay(c.topics, last_event_id,
-                       [this, serial, owner, last_event_id](Replay replay) mutable {
-                         if (std::this_thread::get_id() == owner) {
-                           apply_replay(serial, replay, last_event_id);
-                           return;
-                         }
-                         auto shared = std::make_shared<Replay>(std::move(replay));
-                         post([serial, shared, last_event_id](Worker& w) {
-                           w.apply_replay(serial, *shared, last_event_id);
-                         });
-                       });
+  auto apply = [this, serial, owner, last_event_id](Replay replay) mutable {
+    if (std::this_thread::get_id() == owner) {
+      apply_replay(serial, replay, last_event_id);
+      return;
+    }
+    auto shared = std::make_shared<Replay>(std::move(replay));
+    post([serial, shared, last_event_id](Worker& w) {
+      w.apply_replay(serial, *shared, last_event_id);
+    });
+  };
+  if (!last_event_id.empty()) return hub_.engine().replay(c.topics, last_event_id, apply);
+  // The newest events up to where live ones start (last_seq), so none comes twice.
+  hub_.engine().latest(c.topics, latest, live_from, apply);
 }
 
 void Worker::apply_replay(std::uint64_t serial, const Replay& replay,
@@ -456,6 +460,14 @@ void Worker::apply_replay(std::uint64_t serial, const Replay& replay,
   if (replay.missed) {
     queue_copy(*c, sse_missed_frame(replay.newest.to_string(), last_event_id));
     c->last_seq = std::max(c->last_seq, replay.newest.seq);
+  } else if (last_event_id.empty()) {
+    // The latest events: all up to last_seq, where the stream's live events begin.
+    std::uint64_t live_from = c->last_seq;
+    for (const auto& event : replay.events) {
+      if (c->state != StreamConn::State::kStreaming) return;
+      if (event->id().seq <= live_from) queue_event(*c, *event);
+    }
+    c->last_seq = live_from;
   } else {
     if (auto id = EventId::parse(last_event_id)) c->last_seq = std::max(c->last_seq, id->seq);
     for (const auto& event : replay.events) {

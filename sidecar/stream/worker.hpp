@@ -91,9 +91,10 @@ class Worker final : public EventListener {
   void read_request(StreamConn& c);
   void handle_request(StreamConn& c);
   void on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
-                   const std::string& last_event_id);
+                   const std::string& last_event_id, std::size_t latest);
+  // `latest`: the newest events of each topic to send first, unless `last_event_id` resumes.
   void start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
-                    const std::string& last_event_id);
+                    const std::string& last_event_id, std::size_t latest);
   void apply_replay(std::uint64_t serial, const Replay& replay, const std::string& last_event_id);
   void end_with_notice(StreamConn& c, std::string_view name, std::string_view reason,
                        CloseReason count_as);

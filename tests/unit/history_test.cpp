@@ -29,6 +29,14 @@ struct Fixture {
     return history.since(parsed, last, seq);
   }
 
+  Replay latest(const std::vector<std::string>& patterns, std::size_t per_topic,
+                std::uint64_t up_to) {
+    std::vector<TopicPattern> parsed;
+    parsed.reserve(patterns.size());
+    for (const auto& p : patterns) parsed.push_back(*TopicPattern::parse(p));
+    return history.latest(parsed, per_topic, EventId{kEpoch, up_to});
+  }
+
   static std::vector<std::uint64_t> seqs(const Replay& r) {
     std::vector<std::uint64_t> out;
     for (const auto& e : r.events) out.push_back(e->id().seq);
@@ -348,4 +356,36 @@ TEST_CASE("event ids round-trip and order") {
   CHECK_FALSE(EventId::parse("-5"));
   CHECK_FALSE(EventId::parse("a-b"));
   CHECK_FALSE(EventId::parse("1-2-3"));
+}
+
+TEST_CASE_METHOD(Fixture, "latest gives the newest events of each topic up to the live start") {
+  publish({"a"});       // 1
+  publish({"b"});       // 2
+  publish({"a"});       // 3
+  publish({"a", "b"});  // 4: on both, given once
+  publish({"c"});       // 5: not asked for
+  publish({"a"});       // 6: after the live start below
+  CHECK(seqs(latest({"a", "b"}, 1, 5)) == std::vector<std::uint64_t>{4});
+  CHECK(seqs(latest({"a", "b"}, 2, 5)) == std::vector<std::uint64_t>{2, 3, 4});
+  CHECK(seqs(latest({"a"}, 10, 6)) == std::vector<std::uint64_t>{1, 3, 4, 6});
+  CHECK(seqs(latest({"a"}, 1, 2)) == std::vector<std::uint64_t>{1});
+  CHECK(latest({"a"}, 1, 0).events.empty());
+  CHECK(latest({"nothing.here"}, 3, 6).events.empty());
+  CHECK_FALSE(latest({"a"}, 1, 6).missed);
+}
+
+TEST_CASE_METHOD(Fixture, "latest over patterns takes each matching topic") {
+  publish({"stock.acme"});    // 1
+  publish({"stock.acme"});    // 2
+  publish({"stock.globex"});  // 3
+  publish({"stocky"});        // 4: not under stock.
+  CHECK(seqs(latest({"stock.*"}, 1, 4)) == std::vector<std::uint64_t>{2, 3});
+  CHECK(seqs(latest({"*"}, 1, 4)) == std::vector<std::uint64_t>{2, 3, 4});
+}
+
+TEST_CASE_METHOD(Fixture, "latest of another epoch gives nothing") {
+  publish({"a"});
+  std::vector<TopicPattern> a{*TopicPattern::parse("a")};
+  CHECK(history.latest(a, 1, EventId{kEpoch + 1, 1}).events.empty());
+  CHECK(history.latest(a, 1, EventId{kEpoch, 1}).events.size() == 1);
 }

@@ -67,3 +67,26 @@ TEST_CASE("overlapping subscriptions are normalised to one entry per topic") {
   auto all = parse("/events?topic=x&topic=*&topic=y.*");
   CHECK(texts(all.params.topics) == std::vector<std::string>{"*"});
 }
+
+TEST_CASE("since=latest and last=N ask for the newest events of each topic") {
+  CHECK(parse("/events?topic=a").params.latest == 0);
+  CHECK(parse("/events?topic=a&since=latest").params.latest == 1);
+  CHECK(parse("/events?topic=a&last=25").params.latest == 25);
+  Config config;
+  config.history.max_events = 50;
+  CHECK(parse("/events?topic=a&last=50", config).ok);
+  auto over = parse("/events?topic=a&last=51", config);
+  CHECK_FALSE(over.ok);
+  CHECK(over.error == "last must be a whole number from 1 to 50 (history.max_events), got '51'");
+  for (const char* bad : {"0", "-1", "x", "1.5", "", "99999999999"}) {
+    auto p = parse(std::string("/events?topic=a&last=") + bad);
+    CHECK_FALSE(p.ok);
+    CHECK(p.error.starts_with("last must be a whole number from 1 to "));
+  }
+  auto since = parse("/events?topic=a&since=yesterday");
+  CHECK_FALSE(since.ok);
+  CHECK(since.error.starts_with("since must be 'latest'"));
+  auto both = parse("/events?topic=a&since=latest&last=2");
+  CHECK_FALSE(both.ok);
+  CHECK(both.error == "give either since=latest or last=N, not both");
+}
