@@ -4,11 +4,11 @@
 
 namespace sidecar {
 
-std::size_t trim_free_heap(std::size_t threshold) {
+std::size_t trim_free_heap(std::size_t floor) {
   struct mallinfo2 info = mallinfo2();
   // fordblks: free bytes in the arenas' chunks, including what is not at the top of a heap
-  // (malloc_trim also releases those pages, with madvise).
-  if (info.fordblks > threshold) malloc_trim(0);
+  // (malloc_trim also releases those pages, with madvise); uordblks: bytes in use.
+  if (info.fordblks > floor && info.fordblks > info.uordblks / 32) malloc_trim(0);
   return info.fordblks;
 }
 

@@ -21,8 +21,9 @@ namespace sidecar {
 namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
-// Free heap beyond this is given back to the system at the next housekeeping tick.
-constexpr std::size_t kTrimThreshold = 8 * MiB;
+// Free heap beyond this (and beyond 1/32 of the heap in use) is given back to the system at the
+// next housekeeping tick.
+constexpr std::size_t kTrimFloor = 1 * MiB;
 constexpr timeval kDrainCheckInterval{0, 50000};
 
 // Settings bound to sockets and threads at startup (the restart-only rows of the option
@@ -240,7 +241,7 @@ void Server::on_signal(evutil_socket_t sig, short, void* self) {
 
 void Server::on_housekeeping(evutil_socket_t, short, void* self) {
   static_cast<Server*>(self)->hub_->expire();
-  trim_free_heap(kTrimThreshold);
+  trim_free_heap(kTrimFloor);
 }
 
 void Server::reload() {
