@@ -11,7 +11,8 @@ returns; a refusal exits 1 and a failure to reach the sidecar exits 2, each with
 stderr. The Java snippet is its own driver (`java Publish.java`, which takes the same arguments
 without MODE and TIMEOUT: `--no-replies` for "none", and its 5 s timeout).
 
-Each language is checked for: the id printed is the id of the event a real stream receives,
+The sidecar sends no replies unless a connection asks for them (publish.socket_replies: none),
+so a publisher that reads replies must ask. Each language is checked for: the id printed is the id of the event a real stream receives,
 with the topic, event name and data sent (non-ASCII text, quotes, a backslash, a tab and a
 newline in the data); the same key again gets the same id and makes no second event; a refused
 event is an error carrying the sidecar's reason; the fire-and-forget variant's event arrives;
@@ -266,9 +267,13 @@ class SnippetChecks:
 
     def setUp(self):
         self.snippet = doc_snippet(self.language.name)
-        self.sidecar = self.start_sidecar()
+        # No replies unless a connection asks for them: a publisher that reads replies must say
+        # so with {"replies":"all"}, or it never gets one.
+        self.sidecar = self.start_sidecar({"publish": {"socket_replies": "none"}})
         self.events = self.stream(self.sidecar, [TOPIC])
         self.harness_publisher = self.publisher(self.sidecar)
+        self.harness_publisher.send({"replies": "all"})
+        self.assertEqual(self.harness_publisher.read_reply(), {"ok": True, "replies": "all"})
 
     # -- running --
 
