@@ -310,6 +310,21 @@ class SnippetChecks:
         self.assertEqual(result.stdout, printed + "\n", self.describe(result))
         return printed
 
+    def accept_queue(self):
+        """Connections waiting for the (stopped) sidecar to accept them, on the listener the
+        snippet publishes to: a listening socket's Recv-Q, as ss(8) shows it."""
+        if self.language.name == "curl":
+            command = ["ss", "-tlnH", "src", "127.0.0.1:%d" % self.sidecar.admin_port]
+        else:
+            command = ["ss", "-xlnH", "src", self.sidecar.socket_path]
+        ss = shutil.which("ss", path=SEARCH_PATH + os.pathsep + "/sbin:/usr/sbin")
+        self.assertIsNotNone(ss, "ss is not installed: scripts/setup --test installs iproute2")
+        output = subprocess.run([ss] + command[1:], capture_output=True, text=True,
+                                timeout=30).stdout.split()
+        # [Netid] State Recv-Q Send-Q ...: the Netid column only when several kinds are listed.
+        self.assertIn("LISTEN", output, "%s printed %r" % (command, output))
+        return int(output[output.index("LISTEN") + 1])
+
     def assertNextEvents(self, expected):
         """The stream's next events, as (event, id, data), are `expected`: then, by a marker the
         test publishes itself, that no other came before it."""
@@ -355,9 +370,11 @@ class SnippetChecks:
         self.addCleanup(os.kill, pid, signal.SIGCONT)  # before the sidecar is stopped
         result = self.run_snippet("replies", TOPIC, "update", DATA, "snippet-stall-1",
                                   timeout=STALL_TIMEOUT)
+        queued = self.accept_queue()
         os.kill(pid, signal.SIGCONT)
         self.assertEqual(result.returncode, 2, self.describe(result))
         self.assertEqual(result.stdout, "", self.describe(result))
+        self.assertEqual(queued, 2, "connections the publisher made: one, then one to retry")
         # Every line the publisher sent has been read once its connections are gone.
         self.sidecar.wait_metric("sse_publisher_connections", lambda n: n == 1, timeout=10)
         first = self.events.next_event(timeout=10)
