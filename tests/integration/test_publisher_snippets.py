@@ -12,12 +12,13 @@ stderr. The Java snippet is its own driver (`java Publish.java`, which takes the
 without MODE and TIMEOUT: `--no-replies` for "none", and its 5 s timeout).
 
 The sidecar sends no replies unless a connection asks for them (publish.socket_replies: none),
-so a publisher that reads replies must ask. Each language is checked for: the id printed is the id of the event a real stream receives,
-with the topic, event name and data sent (non-ASCII text, quotes, a backslash, a tab and a
-newline in the data); the same key again gets the same id and makes no second event; a refused
-event is an error carrying the sidecar's reason; the fire-and-forget variant's event arrives;
-and a sidecar that answers nothing (stopped with SIGSTOP) is an error rather than a hang, after
-which, once it runs again, the publisher's retry of the same line made one event, not two.
+so a publisher that reads replies must ask. Each language is checked for: the id printed is the
+id of the event a real stream receives, with the topic, event name and data sent (non-ASCII
+text, quotes, a backslash, a tab and a newline in the data); the same key again gets the same id
+and makes no second event; a refused event is an error carrying the sidecar's reason; the
+fire-and-forget variant's event arrives; and a sidecar that answers nothing (stopped with
+SIGSTOP) is an error rather than a hang, with two connections left in its accept queue (ss(8)
+counts them: the line, then its retry), after which, once it runs again, the two made one event.
 
 An interpreter that is missing fails its tests (scripts/setup --test installs them all).
 """
@@ -105,7 +106,8 @@ require __DIR__ . '/sidecar_publisher.php';
 [, $mode, $timeout, $topic, $event, $data, $key] = $argv;
 $sidecar = new SidecarPublisher(null, (float) $timeout, $mode === 'replies');
 try {
-    $id = $sidecar->publish($topic, $data, $event === '' ? null : $event, $key === '' ? null : $key);
+    $id = $sidecar->publish($topic, $data, $event === '' ? null : $event,
+                            $key === '' ? null : $key);
 } catch (SidecarRefused $e) {
     fwrite(STDERR, "refused: {$e->getMessage()}\n");
     exit(1);
