@@ -343,6 +343,7 @@ class Leader {
 
 export class SidecarStream extends EventTarget {
   #endpoint;
+  #origin;
   #withCredentials;
   #tokenFn;
   #onMissed;
@@ -372,7 +373,9 @@ export class SidecarStream extends EventTarget {
   constructor(url, options = {}) {
     super();
     const base = globalThis.location?.href;
-    this.#endpoint = new URL(url, base).href;
+    const endpoint = new URL(url, base);
+    this.#endpoint = endpoint.href;
+    this.#origin = endpoint.origin;
     const topics = options.topics;
     if (!Array.isArray(topics) || topics.length === 0) {
       throw new TypeError('sidecar.js: options.topics must list at least one topic, e.g. {topics: ["public.demo"]}');
@@ -616,7 +619,7 @@ export class SidecarStream extends EventTarget {
   #deliver({ type, data, id }) {
     if (!NOTICES.has(type) && id && this.#lastId && compareIds(id, this.#lastId) <= 0) return;  // had it
     if (id && type !== "sidecar.expired" && type !== "sidecar.revoked") this.#lastId = id;
-    this.dispatchEvent(new MessageEvent(type, { data, lastEventId: id, origin: new URL(this.#endpoint).origin }));
+    this.dispatchEvent(new MessageEvent(type, { data, lastEventId: id, origin: this.#origin }));
     if (type === "sidecar.missed" && this.#onMissed) {
       let info;
       try {
