@@ -16,9 +16,10 @@ const JWT_SECRET = 'browser-test-hs256-secret-for-sidecar-js-0123456789';
 
 /**
  * A page that imports the module from the sidecar and opens one SidecarStream. Its query
- * string says how: topic=... (repeated), share=0, last=<id> (lastEventId), token=<path> (the
- * token callback fetches that path of the page's own origin), nolocks=1 (as a browser without
- * Web Locks). The page records in window.rec: messages, notices, onMissed calls, token calls.
+ * string says how: topic=... (repeated), named=<event name> (repeated), share=0, last=<id>
+ * (lastEventId), token=<path> (the token callback fetches that path of the page's own origin),
+ * nolocks=1 (as a browser without Web Locks). The page records in window.rec: messages, named
+ * events (window.listen(name) listens to one more), notices, onMissed calls, token calls.
  */
 function tabPage(sidecar) {
   return `<!doctype html>
@@ -27,7 +28,7 @@ function tabPage(sidecar) {
 const q = new URLSearchParams(location.search);
 if (q.get('nolocks') === '1') Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
 const { SidecarStream } = await import(${JSON.stringify(`${sidecar.sseUrl}/sidecar.js`)});
-const rec = { got: [], notices: [], missed: [], tokens: 0 };
+const rec = { got: [], named: [], notices: [], missed: [], tokens: 0 };
 window.rec = rec;
 const options = {
   topics: q.getAll('topic'),
@@ -45,6 +46,9 @@ if (q.get('token')) {
 const s = new SidecarStream(${JSON.stringify(`${sidecar.sseUrl}/events`)}, options);
 window.stream = s;
 s.addEventListener('message', (e) => rec.got.push({ data: e.data, id: e.lastEventId }));
+const named = (type) => (e) => rec.named.push({ type, data: e.data, id: e.lastEventId });
+for (const type of q.getAll('named')) s.on(type, named(type));
+window.listen = (type) => s.on(type, named(type));
 for (const type of ['sidecar.missed', 'sidecar.expired', 'sidecar.revoked']) {
   s.on(type, (e) => rec.notices.push({ type, data: e.data, id: e.lastEventId }));
 }
@@ -100,7 +104,7 @@ test('ten tabs of one origin share one stream connection, and every tab gets eve
   holder.sidecar = sc;
   const context = await scope.context();
   const pages = [];
-  for (let i = 0; i < 10; i++) pages.push(await openTab(scope, context, tabUrl(app, 'public.share')));
+  for (let i = 0; i < 10; i++) pages.push(await openTab(scope, context, tabUrl(app, 'public.share', { named: 'price' })));
   const leaders = await Promise.all(pages.map((p) => p.evaluate(() => window.stream.leader)));
   assert.equal(leaders.filter(Boolean).length, 1, `one leader: ${leaders}`);
   assert.ok((await pages[3].evaluate(() => window.stream.shared)), 'the stream is shared');
@@ -115,6 +119,33 @@ test('ten tabs of one origin share one stream connection, and every tab gets eve
   for (const [i, page] of pages.entries()) {
     assert.deepEqual(await waitGot(page, 20), published, `tab ${i}`);
   }
+  // Named events: the leader listens for every name any tab listens for, from the start or
+  // added later by one tab only.
+  const price = await sc.publish({ topic: 'public.share', event: 'price', data: '42.5' });
+  const follower = pages[leaders.indexOf(false)];
+  await follower.evaluate(() => window.listen('late'));
+  const late = [];
+  await h.waitFor(async () => {
+    const data = `late ${late.length}`;
+    const reply = await sc.publish({ topic: 'public.share', event: 'late', data });
+    late.push({ type: 'late', data, id: reply.id });
+    return (await follower.evaluate(() => window.rec.named.some((e) => e.type === 'late')));
+  }, { intervalMs: 50, message: 'the leader relaying a name one tab began to listen to' });
+  const lastLate = await sc.publish({ topic: 'public.share', event: 'late', data: 'late last' });
+  for (const [i, page] of pages.entries()) {
+    await page.waitForFunction((n) => window.rec.named.length >= n, page === follower ? 2 : 1, { timeout: 15000 });
+    const events = await page.evaluate(() => window.rec.named);
+    const expected = [{ type: 'price', data: '42.5', id: price.id }];
+    // The follower: every late event from the first it got on, and the one after.
+    if (page === follower) {
+      const first = late.findIndex((e) => e.id === events[1].id);
+      assert.ok(first >= 0, `tab ${i}: ${JSON.stringify(events)}`);
+      expected.push(...late.slice(first), { type: 'late', data: 'late last', id: lastLate.id });
+      await page.waitForFunction((n) => window.rec.named.length >= n, expected.length, { timeout: 15000 });
+    }
+    assert.deepEqual(await page.evaluate(() => window.rec.named), expected, `tab ${i}: named events`);
+  }
+  assert.equal((await got(pages[0])).length, 20, 'named events are not messages');
   // The script fetches are closed as soon as they are answered: what stays is the stream.
   await h.waitFor(async () => (await sc.metric('sse_connections_open')) === 1, { message: 'one open connection' });
   assert.equal(await sc.metric('sse_connections_open'), 1);
