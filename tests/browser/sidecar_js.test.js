@@ -3,7 +3,7 @@
 // /sidecar.js: tabs of one origin share one stream connection (a leader elected with Web
 // Locks relays over a BroadcastChannel), a closed leader is replaced without losing or
 // repeating an event, topic changes keep the place, short-lived JWTs are renewed before they
-// expire, and sidecar.missed reaches onMissed.
+// expire (or at once after a sidecar.expired), and sidecar.missed reaches onMissed.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -18,7 +18,7 @@ const JWT_SECRET = 'browser-test-hs256-secret-for-sidecar-js-0123456789';
  * A page that imports the module from the sidecar and opens one SidecarStream. Its query
  * string says how: topic=... (repeated), named=<event name> (repeated), share=0, last=<id>
  * (lastEventId), token=<path> (the token callback fetches that path of the page's own origin),
- * nolocks=1 (as a browser without Web Locks). The page records in window.rec: messages, named
+ * expires=later (the callback returns {token, expiresAt} an hour ahead), nolocks=1 (as a browser without Web Locks). The page records in window.rec: messages, named
  * events (window.listen(name) listens to one more), notices, onMissed calls, token calls.
  */
 function tabPage(sidecar) {
@@ -40,7 +40,9 @@ if (q.get('token')) {
   options.token = async (topics) => {
     rec.tokens++;
     const res = await fetch(q.get('token') + '?' + new URLSearchParams(topics.map((t) => ['topic', t])));
-    return res.text();
+    const token = await res.text();
+    // expires=later: the callback says the token lasts an hour, whatever its exp says.
+    return q.get('expires') === 'later' ? { token, expiresAt: new Date(Date.now() + 3600e3) } : token;
   };
 }
 const s = new SidecarStream(${JSON.stringify(`${sidecar.sseUrl}/events`)}, options);
@@ -385,4 +387,53 @@ test('sidecar.missed calls onMissed with its data parsed', h.withScope(async (t,
   const next = await sc.publish({ topic: 'public.gone', data: 'new' });
   assert.deepEqual(await waitGot(page, 1), [{ data: 'new', id: next.id }], 'then live events, no old one');
   assert.equal(await page.evaluate(() => window.stream.lastEventId), next.id);
+}));
+
+test('a sidecar.expired that arrives anyway renews the token and resumes: nothing lost', h.withScope(async (t, scope) => {
+  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-browser-key-'));
+  scope.defer(() => fs.rmSync(keyDir, { recursive: true, force: true }));
+  const keyFile = path.join(keyDir, 'hs256.key');
+  fs.writeFileSync(keyFile, JWT_SECRET, { mode: 0o600 });
+  const minted = [];
+  const holder = {};
+  const app = await tabServer(scope, holder, {
+    '/sse-token': (req, res) => {
+      const topics = new URL(req.url, 'http://x').searchParams.getAll('topic');
+      const now = Math.floor(Date.now() / 1000);
+      minted.push(topics);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
+      res.end(h.hs256Jwt(JWT_SECRET, { sub: 'reader', topics, iat: now, exp: now + 2 }));
+    },
+  });
+  const sc = await scope.sidecar({
+    access: { public_topics: [], jwt: { keys: [{ algorithm: 'HS256', file: keyFile }], leeway: '0s' } },
+    cors: { allow_origins: [app.origin] },
+  });
+  holder.sidecar = sc;
+  // The callback's expiresAt (an hour) hides the JWT's exp (2 s): no renewal is planned, so
+  // the sidecar ends the stream with sidecar.expired.
+  const page = await scope.page(await scope.context());
+  const net = await h.watchNetwork(page);
+  await page.goto(tabUrl(app, 'feed.late', { token: '/sse-token', expires: 'later' }));
+  await page.waitForFunction(() => window.stream?.readyState === 1, null, { timeout: 15000, polling: 20 });
+  const published = [];
+  const deadline = Date.now() + 40000;
+  while (minted.length < 3) {
+    assert.ok(Date.now() < deadline, `only ${minted.length} tokens minted in 40 s`);
+    const data = `tick ${published.length}`;
+    const reply = await sc.publish({ topic: 'feed.late', data });
+    published.push({ data, id: reply.id });
+    await h.sleep(25);
+  }
+  const last = await sc.publish({ topic: 'feed.late', data: 'last' });
+  published.push({ data: 'last', id: last.id });
+  assert.deepEqual(await waitGot(page, published.length), published);
+  const notices = await page.evaluate(() => window.rec.notices);
+  assert.ok(notices.length >= 2 && notices.every((n) => n.type === 'sidecar.expired'), JSON.stringify(notices));
+  assert.ok((await sc.metric('sse_connections_closed_total{reason="expired"}')) >= 2);
+  // Each time with a new token at once: the browser's own reconnect with the expired one
+  // (refused with 401) never happens.
+  const streams = net.entries((url) => url.startsWith(`${sc.sseUrl}/events?`)).filter((r) => r.status > 0);
+  assert.ok(streams.length >= 3, `${streams.length} stream requests`);
+  assert.deepEqual(streams.map((r) => r.status), streams.map(() => 200), 'every stream request admitted');
 }));
