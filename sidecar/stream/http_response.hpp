@@ -12,6 +12,14 @@ namespace sidecar {
 
 std::string_view status_text(int status);
 
+// A complete response that is not a stream (a file the listener serves): its head, and a body
+// of static storage duration (empty for HEAD and 304). The connection closes once it is written.
+struct Served {
+  int status = 200;
+  std::string head;
+  std::string_view body;
+};
+
 // A complete response with a one-line plain-text body; the connection closes after it.
 std::string simple_response(int status, std::string_view reason, const HeaderList& headers = {});
 

@@ -1,5 +1,7 @@
 #include "sidecar/stream/stream_request.hpp"
 
+#include "sidecar/stream/browser_script.hpp"
+
 namespace sidecar {
 
 std::optional<Answer> admit_connection(std::size_t open, const std::string& peer,
@@ -27,8 +29,14 @@ std::optional<Answer> admit_connection(std::size_t open, const std::string& peer
   }
 }
 
-std::variant<Answer, StreamParams> route_request(const HttpRequest& req, const Config& config,
-                                                 AccessPolicy& access, bool draining) {
+std::variant<Answer, Served, StreamParams> route_request(const HttpRequest& req,
+                                                         const Config& config, AccessPolicy& access,
+                                                         bool draining) {
+  if (req.path() == kBrowserScriptPath) {
+    auto served = serve_browser_script(req);
+    if (auto* refused = std::get_if<Answer>(&served)) return std::move(*refused);
+    return std::get<Served>(std::move(served));
+  }
   if (req.path() != "/events") return Answer{404, "not found; streams are at /events"};
   if (req.method == "OPTIONS") {
     AccessDecision d = access.preflight(req.header("origin"));

@@ -350,6 +350,7 @@ void Worker::read_request(StreamConn& c) {
 void Worker::handle_request(StreamConn& c) {
   auto routed = route_request(*c.request, *config_, *access_, draining_);
   if (const auto* answer = std::get_if<Answer>(&routed)) return refuse(c, *answer);
+  if (const auto* served = std::get_if<Served>(&routed)) return serve(c, *served);
   const auto& params = std::get<StreamParams>(routed);
   c.topics = params.topics;
   c.state = StreamConn::State::kDeciding;
@@ -517,6 +518,17 @@ void Worker::refuse(StreamConn& c, const Answer& answer) {
   c.request.reset();
   c.state = StreamConn::State::kClosing;
   if (c.deadline) event_del(c.deadline.get());
+  mark_dirty(c);
+}
+
+void Worker::serve(StreamConn& c, const Served& served) {
+  c.out.append_copy(served.head);
+  c.out.append_static(served.body);  // embedded in the binary: nothing to copy
+  stats_.buffered_bytes.add(served.head.size() + served.body.size());
+  stats_.count_close(CloseReason::kAnswered);
+  c.close_reason = CloseReason::kAnswered;
+  c.request.reset();
+  c.state = StreamConn::State::kClosing;
   mark_dirty(c);
 }
 

@@ -100,6 +100,8 @@ class Worker final : public EventListener {
                        CloseReason count_as);
   // Answers and closes once sent.
   void refuse(StreamConn& c, const Answer& answer);
+  // Sends a file's response (/sidecar.js) and closes once sent, as an answer.
+  void serve(StreamConn& c, const Served& served);
   void end_after_flush(StreamConn& c, CloseReason count_as);
   void close(StreamConn& c, CloseReason reason);
   void leave_topics(StreamConn& c);
