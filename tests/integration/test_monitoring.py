@@ -35,6 +35,11 @@ PROMETHEUS_SERIES = {"up"}
 # Labels Prometheus adds to every series of a target.
 TARGET_LABELS = {"job", "instance"}
 SEVERITIES = {"critical", "warning"}
+# What `promtool check metrics` says of names that are part of the product's interface as they
+# are (renaming one breaks the dashboards and alerts built on it).
+LINT_KNOWN = {
+    'sse_engine_round_trip_microseconds use base unit "seconds" instead of "microseconds"',
+}
 
 
 def need_promtool(test):
@@ -429,7 +434,8 @@ class PromqlNamesTest(unittest.TestCase):
 class ExportedNamesTest(RedisTestCase, SidecarTestCase):
     """Every name the rules and the dashboard use, against the /metrics of real sidecars."""
 
-    def exported(self):
+    def scrape(self):
+        """The /metrics text of a Redis engine sidecar and of an in-memory one with presence."""
         redis = self.start_redis()
         nodes, _ = self.start_redis_sidecars(redis, 1)
         # Presence with a webhook (to a loopback port nobody listens on: nothing is sent
@@ -443,11 +449,18 @@ class ExportedNamesTest(RedisTestCase, SidecarTestCase):
                 "webhook": {"url": "http://127.0.0.1:%d/presence" % free_port()},
             },
         })
-        series = {}
+        texts = []
         for sc in (memory, nodes[0]):
             status, _, body = sc.admin_request("GET", "/metrics")
             self.assertEqual(status, 200)
-            for name, samples in parse_exposition(body.decode("utf-8")).items():
+            texts.append(body.decode("utf-8"))
+        return texts
+
+    def exported(self):
+        """{metric name: [labels of each sample]} over both sidecars."""
+        series = {}
+        for text in self.scrape():
+            for name, samples in parse_exposition(text).items():
                 series.setdefault(name, []).extend(samples)
         # Both sidecars were read: the Redis engine's families and the presence webhook's.
         missing = [name for name in ("sse_engine_up", "sse_presence_webhook_dropped_total")
@@ -488,6 +501,18 @@ class ExportedNamesTest(RedisTestCase, SidecarTestCase):
             "grouping", "sum by (kind) (%s)" % slow, exported),
             ["grouping: grouping by kind, which none of sse_slow_consumer_disconnects_total "
              "carries"])
+
+    @need_promtool
+    def test_metrics_pass_promtool_lint(self):
+        """promtool's linter of the exposition: its format, HELP texts, and naming conventions
+        such as counters ending in _total."""
+        for text in self.scrape():
+            proc = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                                  capture_output=True, text=True, timeout=60)
+            problems = [line for line in (proc.stdout + proc.stderr).splitlines()
+                        if line and line not in LINT_KNOWN]
+            self.assertEqual(problems, [])
+            self.assertIn(proc.returncode, (0, 3))  # 3: lint problems only, all known
 
     def test_every_exported_family_is_on_the_dashboard(self):
         """A family the sidecar exports and no panel shows is probably forgotten."""
