@@ -8,6 +8,7 @@
 
 #include "sidecar/admin/metrics_text.hpp"
 #include "sidecar/admin/pending_reply.hpp"
+#include "sidecar/admin/process_metrics.hpp"
 #include "sidecar/core/json_writer.hpp"
 #include "sidecar/core/wall_clock.hpp"
 #include "sidecar/ingest/publish_message.hpp"
@@ -124,6 +125,7 @@ void AdminServer::handle(evhttp_request* req) {
     std::string text = render_metrics(metrics_, hub_.history_stats());
     text += hub_.engine().metrics_text();
     if (extra_metrics_) text += extra_metrics_();
+    text += render_process_metrics(read_process_sample());
     return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/presence" && get) return presence(req);

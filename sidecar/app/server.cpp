@@ -320,6 +320,14 @@ std::string Server::server_metrics() const {
   append_metric_sample(out, "sse_workers", workers_.size());
   append_metric_family(out, "sse_draining", "gauge", "1 while shutting down.");
   append_metric_sample(out, "sse_draining", draining_ ? 1 : 0);
+  // What sse_connections_open is measured against: the configured limit can be capped by the
+  // descriptor limit, and an alert on the configured number would then come too late.
+  if (limits_) {
+    append_metric_family(out, "sse_max_connections", "gauge",
+                         "Streams accepted at most: limits.max_connections, or less when the "
+                         "descriptor limit cannot hold that many.");
+    append_metric_sample(out, "sse_max_connections", limits_->max_connections());
+  }
   // How evenly the workers share the connections: they compete to accept on one socket.
   append_metric_family(out, "sse_worker_connections", "gauge",
                        "Open connections per stream worker.");

@@ -41,10 +41,13 @@ class MetricsTest(SidecarTestCase):
             self.assertEqual(m['sse_publisher_closed_total{reason="%s"}' % reason], 0)
         for reason in ("replies", "engine"):
             self.assertEqual(m['sse_publisher_paused_total{reason="%s"}' % reason], 0)
-        # Every sample line is "name[{labels}] value".
+        # Every sample line is "name[{labels}] value"; only the process_* seconds have a
+        # fraction.
         for line in text.splitlines():
             if line and not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[a-z0-9_]+"\})? \d+$')
+                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[a-z0-9_]+"\})? \d+$'
+                                 if not line.startswith("process_") else
+                                 r'^process_[a-z_]+ \d+(\.\d+)?$')
         # A fresh sidecar starts at zero.
         for key in ("sse_connections_open", "sse_events_published_total",
                     "sse_events_delivered_total", "sse_bytes_sent_total",
