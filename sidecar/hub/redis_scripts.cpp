@@ -263,21 +263,11 @@ end
 if epoch ~= ARGV[2] or after > seq then
   return {epoch, tostring(seq), 1, 0}
 end
-local wanted, order = {}, {}
-local function want(t)
-  if not wanted[t] then wanted[t] = true; order[#order + 1] = t end
-end
 local exact = tonumber(ARGV[5])
-for i = 6, 5 + exact do want(ARGV[i]) end
-if #ARGV > 5 + exact then
-  -- Patterns: the topics that had events after the resume point.
-  for _, t in ipairs(redis.call('ZRANGEBYSCORE', p .. 'topics', '(' .. after, '+inf')) do
-    for i = 6 + exact, #ARGV do
-      local stem = ARGV[i]
-      if stem == '' or string.sub(t, 1, #stem) == stem then want(t); break end
-    end
-  end
-end
+-- Patterns: the topics that had events after the resume point.
+local order = asked_topics(exact, function()
+  return redis.call('ZRANGEBYSCORE', p .. 'topics', '(' .. after, '+inf')
+end)
 local gaps, entries = {}, {}
 if #ARGV > 5 + exact and tonumber(redis.call('GET', p .. 'forgotten') or '0') > after then
   -- A pattern cannot tell which of the topics Redis forgot since it would have matched.
@@ -310,23 +300,11 @@ for _, v in ipairs(entries) do out[#out + 1] = v end
 return out
 )lua";
 
-const std::string_view kLatest = R"lua(
+constexpr std::string_view kLatestBody = R"lua(
 local p = ARGV[1]
 if (redis.call('GET', p .. 'epoch') or '') ~= ARGV[2] then return {} end
 local upto, count, exact = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local wanted, order = {}, {}
-local function want(t)
-  if not wanted[t] then wanted[t] = true; order[#order + 1] = t end
-end
-for i = 6, 5 + exact do want(ARGV[i]) end
-if #ARGV > 5 + exact then
-  for _, t in ipairs(redis.call('ZRANGE', p .. 'topics', 0, -1)) do
-    for i = 6 + exact, #ARGV do
-      local stem = ARGV[i]
-      if stem == '' or string.sub(t, 1, #stem) == stem then want(t); break end
-    end
-  end
-end
+local order = asked_topics(exact, function() return redis.call('ZRANGE', p .. 'topics', 0, -1) end)
 local out = {}
 for _, t in ipairs(order) do
   for _, e in ipairs(redis.call('XREVRANGE', p .. 't:' .. t, '0-' .. upto, '-', 'COUNT', count)) do
@@ -422,6 +400,29 @@ table.insert(leaves, 4, redis.call('ZCARD', p .. 'topics'))
 return leaves
 )lua";
 
+// What the two reads share: ARGV[5] is the count of exact topics, ARGV[6...] the exact topics,
+// then pattern stems ("" for "*").
+constexpr std::string_view kAskedTopics = R"lua(
+-- The topics a read asks for, each once: the exact ones, then those of candidates() (called only
+-- when there are patterns) under one of the stems.
+local function asked_topics(exact, candidates)
+  local wanted, order = {}, {}
+  local function want(t)
+    if not wanted[t] then wanted[t] = true; order[#order + 1] = t end
+  end
+  for i = 6, 5 + exact do want(ARGV[i]) end
+  if #ARGV > 5 + exact then
+    for _, t in ipairs(candidates()) do
+      for i = 6 + exact, #ARGV do
+        local stem = ARGV[i]
+        if stem == '' or string.sub(t, 1, #stem) == stem then want(t); break end
+      end
+    end
+  end
+  return order
+end
+)lua";
+
 static std::string with_costs(std::string_view body) {
   std::string script(kCosts);
   script += body;
@@ -430,11 +431,13 @@ static std::string with_costs(std::string_view body) {
 
 // Built once, before main: the engine hashes them when it starts.
 const std::string kPublishText = with_costs(kPublishBody);
-const std::string kReadText = with_costs(kReadBody);
+const std::string kReadText = with_costs(std::string(kAskedTopics) + std::string(kReadBody));
+const std::string kLatestText = std::string(kAskedTopics) + std::string(kLatestBody);
 const std::string kLeaseText = with_costs(kLeaseBody);
 
 const std::string_view kPublish = kPublishText;
 const std::string_view kRead = kReadText;
+const std::string_view kLatest = kLatestText;
 const std::string_view kLease = kLeaseText;
 
 }  // namespace sidecar::redis_scripts

@@ -296,22 +296,22 @@ test('addTopic and removeTopic keep the place: nothing lost or repeated, a remov
   }
 }));
 
-test('a short-lived JWT is renewed through the callback before it expires: no sidecar.expired, nothing lost', h.withScope(async (t, scope) => {
+// A sidecar that takes HS256 JWTs, and an app whose token endpoint mints one for the topics
+// asked, valid for `lifetimeS` seconds; `minted` lists the topics of every token it gave.
+async function jwtSidecar(scope, lifetimeS) {
   const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-browser-key-'));
   scope.defer(() => fs.rmSync(keyDir, { recursive: true, force: true }));
   const keyFile = path.join(keyDir, 'hs256.key');
   fs.writeFileSync(keyFile, JWT_SECRET, { mode: 0o600 });
-  const LIFETIME_S = 6;
   const minted = [];
   const holder = {};
   const app = await tabServer(scope, holder, {
-    // The app's token endpoint: a JWT for the topics asked, valid for a few seconds.
     '/sse-token': (req, res) => {
       const topics = new URL(req.url, 'http://x').searchParams.getAll('topic');
       const now = Math.floor(Date.now() / 1000);
       minted.push(topics);
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
-      res.end(h.hs256Jwt(JWT_SECRET, { sub: 'reader', topics, iat: now, exp: now + LIFETIME_S }));
+      res.end(h.hs256Jwt(JWT_SECRET, { sub: 'reader', topics, iat: now, exp: now + lifetimeS }));
     },
   });
   const sc = await scope.sidecar({
@@ -319,6 +319,12 @@ test('a short-lived JWT is renewed through the callback before it expires: no si
     cors: { allow_origins: [app.origin] },
   });
   holder.sidecar = sc;
+  return { app, sc, minted };
+}
+
+test('a short-lived JWT is renewed through the callback before it expires: no sidecar.expired, nothing lost', h.withScope(async (t, scope) => {
+  const LIFETIME_S = 6;
+  const { app, sc, minted } = await jwtSidecar(scope, LIFETIME_S);
   const context = await scope.context();
   const published = [];
   const publish = async () => {
@@ -390,26 +396,7 @@ test('sidecar.missed calls onMissed with its data parsed', h.withScope(async (t,
 }));
 
 test('a sidecar.expired that arrives anyway renews the token and resumes: nothing lost', h.withScope(async (t, scope) => {
-  const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sse-browser-key-'));
-  scope.defer(() => fs.rmSync(keyDir, { recursive: true, force: true }));
-  const keyFile = path.join(keyDir, 'hs256.key');
-  fs.writeFileSync(keyFile, JWT_SECRET, { mode: 0o600 });
-  const minted = [];
-  const holder = {};
-  const app = await tabServer(scope, holder, {
-    '/sse-token': (req, res) => {
-      const topics = new URL(req.url, 'http://x').searchParams.getAll('topic');
-      const now = Math.floor(Date.now() / 1000);
-      minted.push(topics);
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
-      res.end(h.hs256Jwt(JWT_SECRET, { sub: 'reader', topics, iat: now, exp: now + 2 }));
-    },
-  });
-  const sc = await scope.sidecar({
-    access: { public_topics: [], jwt: { keys: [{ algorithm: 'HS256', file: keyFile }], leeway: '0s' } },
-    cors: { allow_origins: [app.origin] },
-  });
-  holder.sidecar = sc;
+  const { app, sc, minted } = await jwtSidecar(scope, 2);
   // The callback's expiresAt (an hour) hides the JWT's exp (2 s): no renewal is planned, so
   // the sidecar ends the stream with sidecar.expired.
   const page = await scope.page(await scope.context());
