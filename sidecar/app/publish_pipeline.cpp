@@ -64,9 +64,14 @@ void PublishPipeline::line_queued(std::uint64_t number, std::size_t bytes) {
 }
 
 bool PublishPipeline::room() const {
-  return !send_failed_ && !socket_ended_ && in_flight_.size() < kMaxInFlight &&
-         (in_flight_.empty() || in_flight_bytes_ < kMaxInFlightBytes) &&
-         send_.size() - send_pos_ < kSendBuffer && output_backlog() < kOutputBuffer;
+  if (send_failed_ || socket_ended_ || send_.size() - send_pos_ >= kSendBuffer ||
+      output_backlog() >= kOutputBuffer) {
+    return false;
+  }
+  // The rest of a long line goes on whatever awaits a reply: the sidecar may answer it only
+  // once it has the whole line.
+  return piece_open_ || (in_flight_.size() < kMaxInFlight &&
+                         (in_flight_.empty() || in_flight_bytes_ < kMaxInFlightBytes));
 }
 
 bool PublishPipeline::finished() const {
@@ -96,18 +101,18 @@ void PublishPipeline::queue_input() {
       line_queued(item.number, item.bytes.size() + 1);
       continue;
     }
-    // A piece of a line too long to hold: on its way as it comes; the sidecar judges it.
+    // A piece of a line too long to hold: on its way as it comes; the sidecar judges it. It
+    // awaits its reply from its first piece on: a line over the sidecar's limit is answered
+    // as soon as the limit is passed, before its end is sent. Its first piece stands for its
+    // size (what its reply may echo is bounded by what the sidecar takes).
+    send_.append(item.bytes);
     if (!piece_open_) {
       piece_open_ = true;
-      piece_number_ = item.number;
-      piece_bytes_ = 0;
+      line_queued(item.number, item.bytes.size());
     }
-    send_.append(item.bytes);
-    piece_bytes_ += item.bytes.size();
     if (item.ends) {
       send_.push_back('\n');
       piece_open_ = false;
-      line_queued(piece_number_, piece_bytes_ + 1);
     }
   }
 }
@@ -251,6 +256,12 @@ PublishPipeline::Outcome PublishPipeline::run() {
   while (true) {
     queue_input();
     if (protocol_line_ || finished() || socket_ended_) break;
+    if (!write_shut_ && input_exhausted_ && !piece_open_ && send_pos_ == send_.size()) {
+      // All is sent: the sidecar answers what it read, then ends the connection, so a reply
+      // that is never coming cannot hold the command.
+      ::shutdown(fds_.socket, SHUT_WR);
+      write_shut_ = true;
+    }
     bool want_input = !input_ended_ && input_.drained() && room();
     short socket_events = 0;
     if (output_backlog() < kOutputBuffer) socket_events |= POLLIN;
@@ -291,9 +302,7 @@ PublishPipeline::Outcome PublishPipeline::outcome() const {
   } else if (!finished()) {
     o.end = End::kLost;
     o.unanswered = in_flight_.size();
-    o.resend_from = !in_flight_.empty() ? in_flight_.front().number
-                    : piece_open_       ? piece_number_
-                                        : last_queued_ + 1;
+    o.resend_from = !in_flight_.empty() ? in_flight_.front().number : last_queued_ + 1;
     o.input_left = !input_exhausted_ || piece_open_;
     o.refused = refused_;
   }

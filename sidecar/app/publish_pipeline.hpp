@@ -74,7 +74,7 @@ class PublishPipeline : private ReplyStream::Sink {
   bool room() const;
   bool finished() const;
   void queue_input();
-  void line_queued(std::uint64_t number, std::size_t bytes);  // its bytes are in send_
+  void line_queued(std::uint64_t number, std::size_t bytes);  // it awaits its reply
   void read_input();
   void read_socket();
   void write_socket();
@@ -97,15 +97,14 @@ class PublishPipeline : private ReplyStream::Sink {
   std::string send_;  // queued for the socket, from send_pos_
   std::size_t send_pos_ = 0;
   bool send_failed_ = false;
+  bool write_shut_ = false;  // everything was sent, and the socket's sending side shut
   bool socket_ended_ = false;
   std::deque<Pending> in_flight_;  // lines sent, in order, each awaiting its reply
   std::size_t in_flight_bytes_ = 0;
-  bool preface_pending_ = true;  // the {"replies":"all"} line is not acknowledged yet
-  bool refused_ = false;         // told why before the preface was answered: refused
-  bool piece_open_ = false;      // a long line is being queued in pieces
-  std::uint64_t piece_number_ = 0;
-  std::size_t piece_bytes_ = 0;
-  std::uint64_t last_queued_ = 0;  // input line number of the last line queued whole
+  bool preface_pending_ = true;    // the {"replies":"all"} line is not acknowledged yet
+  bool refused_ = false;           // told why before the preface was answered: refused
+  bool piece_open_ = false;        // a long line is being queued in pieces
+  std::uint64_t last_queued_ = 0;  // input line number of the last line queued (or begun)
   ReplyMode mode_ = ReplyMode::kAll;
   ReplyStream replies_;
   Dest dest_ = Dest::kNone;  // where the reply line being read goes

@@ -116,8 +116,8 @@ class PublishCommandTest(SidecarTestCase):
                                         self.write("payload.txt", payload),
                                         socket_path=sc.socket_path)
         self.assertEqual(code, 0, err)
-        # A trailing LF ends the last data line; it adds no empty one.
-        self.assertEqual(client.next_event().data, "first\nsecond {\"not\": json}")
+        # The file as it is, its last LF included (an empty last data line).
+        self.assertEqual(client.next_event().data, payload)
         code, _, err = self.run_publish("public.files", "--data-file", "-",
                                         input=b"from stdin", socket_path=sc.socket_path)
         self.assertEqual(code, 0, err)
@@ -167,7 +167,8 @@ class PublishCommandTest(SidecarTestCase):
     # -- NDJSON from standard input --
 
     def test_20k_lines_from_standard_input_are_all_answered(self):
-        sc = self.start_sidecar()
+        # With the smallest reply buffer the sidecar pauses reading it again and again.
+        sc = self.start_sidecar({"publish": {"reply_buffer_bytes": 4096}})
         lines = []
         for i in range(20000):
             lines.append(json.dumps({"topic": "public.bulk.%d" % (i % 7), "data": "n%d" % i,
@@ -183,6 +184,57 @@ class PublishCommandTest(SidecarTestCase):
         self.assertTrue(all(r["ok"] is True for r in replies))
         self.assertIdsIncrease([r["id"] for r in replies])
         self.assertEqual(sc.wait_metric(PUBLISHED, lambda v: v >= 20000), 20000)
+
+    def test_input_waits_while_the_sidecar_does_not_answer(self):
+        sc = self.start_sidecar()
+        proc = self.start_publish("--socket", sc.socket_path, stdout=subprocess.DEVNULL)
+        wait_until(lambda: sc.metric("sse_publisher_connections") == 1,
+                   message="the command's connection")
+        sc.signal(signal.SIGSTOP)
+        self.addCleanup(lambda: sc.alive() and sc.signal(signal.SIGCONT))
+        line = json.dumps({"topic": "public.wait", "data": "x" * 40}).encode() + b"\n"
+        chunk = line * 1000
+        total = 200  # chunks: 10 MB
+        os.set_blocking(proc.stdin.fileno(), False)
+        written = 0
+        idle = Deadline(1.0)
+        # Fed until the command takes no more: with every line awaiting a reply it must stop
+        # reading, not take its whole input into memory.
+        while written < total * len(chunk) and not idle.expired():
+            try:
+                n = os.write(proc.stdin.fileno(), chunk[written % len(chunk):])
+            except BlockingIOError:
+                time.sleep(0.02)
+                continue
+            written += n
+            idle = Deadline(1.0)
+        self.assertLess(written, 4 * 1024 * 1024, "input taken while nothing was answered")
+        with open("/proc/%d/status" % proc.pid) as f:
+            rss_kib = int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+        self.assertLess(rss_kib, 64 * 1024)
+        # Answered again, it takes and publishes the rest.
+        sc.signal(signal.SIGCONT)
+        os.set_blocking(proc.stdin.fileno(), True)
+        while written < total * len(chunk):
+            written += os.write(proc.stdin.fileno(), chunk[written % len(chunk):])
+        _, err = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(sc.wait_metric(PUBLISHED, lambda v: v >= total * 1000), total * 1000)
+
+    def test_an_output_nobody_reads_for_a_while_does_not_get_it_closed(self):
+        # The sidecar closes a publisher that reads none of its replies for the stall timeout
+        # while they pass its reply buffer. The command keeps so few lines unanswered that
+        # the replies wait in it, not in the sidecar, while its own output is not read.
+        sc = self.start_sidecar({"publish": {"reply_stall_timeout": "500ms"}})
+        source = self.write("bulk.ndjson", ndjson(
+            {"topic": "public.stall", "data": str(i)} for i in range(60000)))
+        with open(source, "rb") as stdin:
+            proc = self.start_publish("--socket", sc.socket_path, stdin=stdin)
+            time.sleep(2)
+            out, err = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(len(out.splitlines()), 60000)
+        self.assertEqual(sc.metric('sse_publisher_closed_total{reason="stalled"}'), 0)
 
     def test_a_bad_line_in_the_middle_exits_1_and_the_rest_is_published(self):
         sc = self.start_sidecar()
@@ -260,8 +312,7 @@ class PublishCommandTest(SidecarTestCase):
             proc.stdin.flush()
             sent += 1
             time.sleep(0.05)
-        proc.stdin.close()
-        out, err = proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=TIMEOUT)  # closes its input
         self.assertEqual(proc.returncode, 0, err)
         self.assertEqual(len(out.splitlines()), sent)
         err = err.decode()
