@@ -52,7 +52,7 @@ std::optional<std::string> read_data(const std::string& path, std::string& error
   }
   std::string name = path == "-" ? "standard input" : path;
   std::string data;
-  char buf[64 * 1024];
+  char buf[64 * KiB];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;

@@ -15,9 +15,9 @@
 namespace sidecar {
 namespace {
 
-constexpr std::size_t kHoldLine = 1024 * 1024;  // input lines up to this are held whole
-constexpr std::size_t kReadBytes = 64 * 1024;
-constexpr std::size_t kSendBuffer = 256 * 1024;  // queued for the socket before input waits
+constexpr std::size_t kHoldLine = 1 * MiB;  // input lines up to this are held whole
+constexpr std::size_t kReadBytes = 64 * KiB;
+constexpr std::size_t kSendBuffer = 256 * KiB;  // queued for the socket before input waits
 constexpr std::size_t kNoticeBytes = 4096;
 constexpr std::string_view kPreface = "{\"replies\":\"all\"}\n";
 
@@ -131,7 +131,7 @@ void PublishPipeline::read_input() {
 }
 
 void PublishPipeline::read_socket() {
-  char buf[64 * 1024];
+  char buf[64 * KiB];
   ssize_t n = ::recv(fds_.socket, buf, sizeof(buf), MSG_DONTWAIT);
   if (n > 0) {
     replies_.feed({buf, static_cast<std::size_t>(n)}, *this);

@@ -22,6 +22,7 @@
 #include "sidecar/app/input_lines.hpp"
 #include "sidecar/app/publish_progress.hpp"
 #include "sidecar/app/reply_stream.hpp"
+#include "sidecar/config/config.hpp"
 #include "sidecar/ingest/reply_mode.hpp"
 
 namespace sidecar {
@@ -29,8 +30,8 @@ namespace sidecar {
 class PublishPipeline : private ReplyStream::Sink {
  public:
   static constexpr std::size_t kMaxInFlight = 1024;
-  static constexpr std::size_t kMaxInFlightBytes = 128 * 1024;
-  static constexpr std::size_t kOutputBuffer = 1024 * 1024;
+  static constexpr std::size_t kMaxInFlightBytes = 128 * KiB;
+  static constexpr std::size_t kOutputBuffer = 1 * MiB;
 
   struct Fds {
     int socket = -1;  // connected to the publish socket; the caller owns it
