@@ -446,6 +446,22 @@ class PublishCommandTest(SidecarTestCase):
         self.assertIn(b"before all input was sent (every line sent was answered): resend from "
                       b"input line 6", err)
 
+    def test_a_socket_that_is_not_the_sidecars(self):
+        # An echo server answers the command's first line with that line.
+        path = self.path("echo.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(server.close)
+        server.bind(path)
+        server.listen(1)
+        proc = self.start_publish("--socket", path, "public.x", "--data", "x")
+        conn, _ = server.accept()
+        self.addCleanup(conn.close)
+        conn.sendall(conn.recv(65536))
+        _, err = proc.communicate(timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn(("%s sent a line that is no reply of the sidecar's (is it its publish "
+                       'socket?): {"replies":"all"}' % path).encode(), err)
+
     # -- usage --
 
     def test_usage_errors_exit_2_before_connecting(self):
