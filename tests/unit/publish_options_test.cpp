@@ -13,26 +13,26 @@ namespace {
 
 constexpr std::string_view kDefault = "/etc/sse-sidecar/config.yaml";
 
-PublishArgs parse(std::vector<std::string_view> args) {
+PublishArgs parse(const std::vector<std::string_view>& args) {
   return parse_publish_args(args, kDefault);
 }
 
-PublishOptions ok(std::vector<std::string_view> args) {
-  PublishArgs a = parse(std::move(args));
+PublishOptions ok(const std::vector<std::string_view>& args) {
+  PublishArgs a = parse(args);
   INFO(a.error);
   REQUIRE(a.options);
   return *a.options;
 }
 
-std::string error(std::vector<std::string_view> args) {
-  PublishArgs a = parse(std::move(args));
+std::string error(const std::vector<std::string_view>& args) {
+  PublishArgs a = parse(args);
   REQUIRE_FALSE(a.options);
   REQUIRE_FALSE(a.error.empty());
   return a.error;
 }
 
-std::string line(std::vector<std::string_view> args) {
-  PublishOptions o = ok(std::move(args));
+std::string line(const std::vector<std::string_view>& args) {
+  PublishOptions o = ok(args);
   std::string e;
   auto text = event_line(o, o.data, e);
   INFO(e);

@@ -79,7 +79,7 @@ TEST_CASE("a long reply is passed on in pieces, never held whole") {
   const std::string start = "{\"ok\":true,\"id\":\"1-1\",\"subscribers\":0,\"ref\":\"";
   s.feed(start, r);
   CHECK(s.inside_line());
-  for (int i = 0; i < 10; ++i) s.feed(ref.substr(i * 10000, 10000), r);
+  for (std::size_t i = 0; i < 10; ++i) s.feed(ref.substr(i * 10000, 10000), r);
   s.feed("\"}\n", r);
   REQUIRE(r.lines.size() == 1);
   CHECK(r.lines[0].starts_with("accepted|{\"ok\":true"));
