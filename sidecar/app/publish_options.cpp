@@ -141,7 +141,8 @@ std::string publish_usage(std::string_view default_config) {
          "      --idempotency-key K  a resend with the same key is not published twice\n"
          "  -s, --socket PATH        the publish socket (default: publish.socket of the\n"
          "                           configuration)\n"
-         "  -c, --config FILE        the configuration naming the socket (default " +
+         "  -c, --config FILE        the configuration naming the socket\n"
+         "                           (default " +
          std::string(default_config) +
          ")\n"
          "  -q, --quiet              print only the replies of refused lines, and no progress\n"
