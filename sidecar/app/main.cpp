@@ -3,8 +3,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "sidecar/app/logging.hpp"
+#include "sidecar/app/publish_command.hpp"
 #include "sidecar/app/server.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
@@ -17,6 +20,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "Usage: sse-sidecar [--config FILE]\n"
                "       sse-sidecar --check-config [FILE]\n"
+               "       sse-sidecar publish [TOPIC] [OPTIONS]\n"
                "\n"
                "Streams events published on a Unix socket or over HTTP to browsers as\n"
                "Server-Sent Events.\n"
@@ -27,6 +31,10 @@ void usage(std::FILE* out) {
                "  -v, --version         print the version\n"
                "  -h, --help            print this help\n"
                "\n"
+               "  publish               publish to the running sidecar over its publish socket:\n"
+               "                        one event, or NDJSON lines from standard input\n"
+               "                        (sse-sidecar publish --help)\n"
+               "\n"
                "Signals: SIGHUP reloads the configuration; SIGTERM or SIGINT drains and exits.\n",
                kDefaultConfig);
 }
@@ -34,6 +42,10 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "publish") {
+    return sidecar::publish_command(std::vector<std::string_view>(argv + 2, argv + argc),
+                                    kDefaultConfig);
+  }
   std::string config_path = kDefaultConfig;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
