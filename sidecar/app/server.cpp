@@ -5,7 +5,6 @@
 #include <csignal>
 #include <thread>
 
-#include "sidecar/app/heap_trim.hpp"
 #include "sidecar/app/logging.hpp"
 #include "sidecar/app/service_manager.hpp"
 #include "sidecar/auth/access.hpp"
@@ -21,9 +20,6 @@ namespace sidecar {
 namespace {
 
 constexpr timeval kHousekeepingInterval{1, 0};
-// Free heap beyond this (and beyond 1/32 of the heap in use) is given back to the system at the
-// next housekeeping tick.
-constexpr std::size_t kTrimFloor = 1 * MiB;
 constexpr timeval kDrainCheckInterval{0, 50000};
 
 // Settings bound to sockets and threads at startup (the restart-only rows of the option
@@ -241,7 +237,7 @@ void Server::on_signal(evutil_socket_t sig, short, void* self) {
 
 void Server::on_housekeeping(evutil_socket_t, short, void* self) {
   static_cast<Server*>(self)->hub_->expire();
-  trim_free_heap(kTrimFloor);
+  static_cast<Server*>(self)->heap_trim_.tick();
 }
 
 void Server::reload() {

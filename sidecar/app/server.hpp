@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sidecar/admin/admin_server.hpp"
+#include "sidecar/app/heap_trim.hpp"
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
@@ -49,6 +50,9 @@ class Server {
   // Who is on which topic: filled by the workers, reported by presence_, read by admin_.
   PresenceTracker presence_tracker_;
   std::unique_ptr<Hub> hub_;
+  // Free heap grown by more than this (and by 1/32 of the heap in use) since the last trim is
+  // given back to the system at the next housekeeping tick.
+  HeapTrim heap_trim_{std::size_t{1} << 20};
   std::unique_ptr<PresenceReporter> presence_;
   std::unique_ptr<PublisherAccess> publishers_;
   std::unique_ptr<ConnectionLimits> limits_;

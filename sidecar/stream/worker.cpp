@@ -510,25 +510,25 @@ void Worker::end_with_notice(StreamConn& c, std::string_view name, std::string_v
 }
 
 void Worker::refuse(StreamConn& c, const Answer& answer) {
-  std::string response = simple_response(answer.status, answer.reason, answer.headers);
-  c.out.append_copy(response);
-  stats_.buffered_bytes.add(response.size());
-  stats_.count_close(answer.count_as);
-  c.close_reason = answer.count_as;
-  c.request.reset();
-  c.state = StreamConn::State::kClosing;
-  if (c.deadline) event_del(c.deadline.get());
-  mark_dirty(c);
+  answer_and_close(c, simple_response(answer.status, answer.reason, answer.headers), {},
+                   answer.count_as);
 }
 
 void Worker::serve(StreamConn& c, const Served& served) {
-  c.out.append_copy(served.head);
-  c.out.append_static(served.body);  // embedded in the binary: nothing to copy
-  stats_.buffered_bytes.add(served.head.size() + served.body.size());
-  stats_.count_close(CloseReason::kAnswered);
-  c.close_reason = CloseReason::kAnswered;
+  answer_and_close(c, served.head, served.body, CloseReason::kAnswered);
+}
+
+void Worker::answer_and_close(StreamConn& c, std::string_view head, std::string_view body,
+                              CloseReason count_as) {
+  c.out.append_copy(head);
+  // `body` lives as long as the process (embedded in the binary): nothing to copy.
+  if (!body.empty()) c.out.append_static(body);
+  stats_.buffered_bytes.add(head.size() + body.size());
+  stats_.count_close(count_as);
+  c.close_reason = count_as;
   c.request.reset();
   c.state = StreamConn::State::kClosing;
+  if (c.deadline) event_del(c.deadline.get());
   mark_dirty(c);
 }
 

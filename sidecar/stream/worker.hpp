@@ -102,6 +102,9 @@ class Worker final : public EventListener {
   void refuse(StreamConn& c, const Answer& answer);
   // Sends a file's response (/sidecar.js) and closes once sent, as an answer.
   void serve(StreamConn& c, const Served& served);
+  // What both do: `head` copied, then `body` (static storage), counted as `count_as`.
+  void answer_and_close(StreamConn& c, std::string_view head, std::string_view body,
+                        CloseReason count_as);
   void end_after_flush(StreamConn& c, CloseReason count_as);
   void close(StreamConn& c, CloseReason reason);
   void leave_topics(StreamConn& c);

@@ -97,13 +97,19 @@ async function waitGot(page, count, { timeoutMs = 15000 } = {}) {
   return got(page);
 }
 
-const seq = (id) => Number(/^\d+-(\d+)$/.exec(id)[1]);
-
-test('ten tabs of one origin share one stream connection, and every tab gets every event', h.withScope(async (t, scope) => {
+// A sidecar with the test's default access, and the app serving the tabs, allowed by CORS.
+async function plainSidecar(scope) {
   const holder = {};
   const app = await tabServer(scope, holder);
   const sc = await scope.sidecar({ cors: { allow_origins: [app.origin] } });
   holder.sidecar = sc;
+  return { app, sc };
+}
+
+const seq = (id) => Number(/^\d+-(\d+)$/.exec(id)[1]);
+
+test('ten tabs of one origin share one stream connection, and every tab gets every event', h.withScope(async (t, scope) => {
+  const { app, sc } = await plainSidecar(scope);
   const context = await scope.context();
   const pages = [];
   for (let i = 0; i < 10; i++) pages.push(await openTab(scope, context, tabUrl(app, 'public.share', { named: 'price' })));
@@ -154,10 +160,7 @@ test('ten tabs of one origin share one stream connection, and every tab gets eve
 }));
 
 test('without Web Locks each tab falls back to its own EventSource', h.withScope(async (t, scope) => {
-  const holder = {};
-  const app = await tabServer(scope, holder);
-  const sc = await scope.sidecar({ cors: { allow_origins: [app.origin] } });
-  holder.sidecar = sc;
+  const { app, sc } = await plainSidecar(scope);
   const context = await scope.context();
   const pages = [];
   for (let i = 0; i < 2; i++) pages.push(await openTab(scope, context, tabUrl(app, 'public.alone', { nolocks: 1 })));
@@ -168,10 +171,7 @@ test('without Web Locks each tab falls back to its own EventSource', h.withScope
 }));
 
 test('closing the leader tab hands over: every other tab has every event once, in order', h.withScope(async (t, scope) => {
-  const holder = {};
-  const app = await tabServer(scope, holder);
-  const sc = await scope.sidecar({ cors: { allow_origins: [app.origin] } });
-  holder.sidecar = sc;
+  const { app, sc } = await plainSidecar(scope);
   const context = await scope.context();
   const pages = [];
   for (let i = 0; i < 5; i++) pages.push(await openTab(scope, context, tabUrl(app, 'public.handover')));
@@ -215,10 +215,7 @@ test('closing the leader tab hands over: every other tab has every event once, i
 }));
 
 test('addTopic and removeTopic keep the place: nothing lost or repeated, a removed topic stops', h.withScope(async (t, scope) => {
-  const holder = {};
-  const app = await tabServer(scope, holder);
-  const sc = await scope.sidecar({ cors: { allow_origins: [app.origin] } });
-  holder.sidecar = sc;
+  const { app, sc } = await plainSidecar(scope);
   const [A, B] = ['public.topic-a', 'public.topic-b'];
   const context = await scope.context();
   const mover = await openTab(scope, context, tabUrl(app, A));
