@@ -99,20 +99,22 @@ int report(const PublishPipeline::Outcome& r, const std::string& path, bool one_
     return 2;
   }
   if (r.end == End::kLost) {
+    // Ended by the sidecar, or given up by --reply-timeout: the same lines are owed.
+    std::string ended = r.timed_out ? "gave up on " + path : "the connection to " + path + " ended";
     if (r.refused) {
       say("the sidecar refused the connection (its reason above): nothing was published");
     } else if (one_event) {
-      say("the connection to " + path +
-          " ended before the event was answered: it may or may not have been published (with "
+      say(ended +
+          " before the event was answered: it may or may not have been published (with "
           "--idempotency-key a resend is harmless)");
     } else if (r.unanswered > 0) {
-      say("the connection to " + path + " ended with " + lines(r.unanswered) +
+      say(ended + " with " + lines(r.unanswered) +
           " unanswered: a line without a reply may or may not have been published; resend from "
           "input line " +
           std::to_string(r.resend_from) + " (with idempotency keys a resend is harmless)");
     } else {
-      say("the connection to " + path +
-          " ended before all input was sent (every line sent was answered): resend from input "
+      say(ended +
+          " before all input was sent (every line sent was answered): resend from input "
           "line " +
           std::to_string(r.resend_from));
     }
@@ -165,7 +167,7 @@ int publish_command(const std::vector<std::string_view>& args, std::string_view 
   }
   PublishPipeline pipeline(
       {socket.get(), one_event ? -1 : STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO},
-      {o.quiet, !one_event && !o.quiet});
+      {o.quiet, !one_event && !o.quiet, o.reply_timeout});
   if (line) pipeline.add_line(*line);
   return report(pipeline.run(), *path, one_event);
 }

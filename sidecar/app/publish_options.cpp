@@ -8,14 +8,15 @@
 #include <charconv>
 
 #include "sidecar/core/json_writer.hpp"
+#include "sidecar/core/units.hpp"
 
 namespace sidecar {
 namespace {
 
 // Options that take a value, as the next word or after "=".
-constexpr std::array<std::string_view, 11> kValued = {
+constexpr std::array<std::string_view, 12> kValued = {
     "--topic",           "--event",  "--data",   "--data-file", "--json", "--retry",
-    "--idempotency-key", "--socket", "--config", "-c",          "-s"};
+    "--idempotency-key", "--socket", "--config", "-c",          "-s",     "--reply-timeout"};
 
 PublishArgs fail(std::string error) {
   return PublishArgs{std::nullopt, std::move(error)};
@@ -95,6 +96,12 @@ PublishArgs parse_publish_args(const std::vector<std::string_view>& args,
         return fail("--retry takes a number of milliseconds, not " + quoted(*value));
       }
       o.retry = ms;
+    } else if (name == "--reply-timeout") {
+      auto timeout = parse_duration(*value);
+      if (!timeout || timeout->count() <= 0) {
+        return fail("--reply-timeout takes a duration such as 30s or 500ms, not " + quoted(*value));
+      }
+      o.reply_timeout = *timeout;
     } else if (name == "--idempotency-key") {
       o.idempotency_key = std::string(*value);
     } else if (canonical == "--socket") {
@@ -104,7 +111,8 @@ PublishArgs parse_publish_args(const std::vector<std::string_view>& args,
       if (value->empty()) return fail("--config needs a file name");
       o.config_path = std::string(*value);
     }
-    if (canonical != "--socket" && canonical != "--config" && first_event_option.empty()) {
+    if (canonical != "--socket" && canonical != "--config" && canonical != "--reply-timeout" &&
+        first_event_option.empty()) {
       first_event_option = name;
     }
   }
@@ -145,6 +153,8 @@ std::string publish_usage(std::string_view default_config) {
          "                           (default " +
          std::string(default_config) +
          ")\n"
+         "      --reply-timeout T    give up (exit 2) when the sidecar sends no reply for T while\n"
+         "                           lines await theirs (default 30s)\n"
          "  -q, --quiet              print only the replies of refused lines, and no progress\n"
          "  -h, --help               print this help\n"
          "\n"

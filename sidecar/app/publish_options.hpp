@@ -2,6 +2,7 @@
 // there. Pure: nothing is read or connected here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,6 +25,9 @@ struct PublishOptions {
   std::string config_path;
   bool quiet = false;
   bool help = false;
+  // A sidecar that sends no reply for this long while lines await theirs (stopped, or stuck)
+  // ends the command as a lost connection: a cron job never hangs on it.
+  std::chrono::milliseconds reply_timeout{30000};
 };
 
 struct PublishArgs {

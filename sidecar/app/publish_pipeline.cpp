@@ -134,6 +134,7 @@ void PublishPipeline::read_socket() {
   char buf[64 * KiB];
   ssize_t n = ::recv(fds_.socket, buf, sizeof(buf), MSG_DONTWAIT);
   if (n > 0) {
+    last_heard_ = PublishProgress::Clock::now();
     replies_.feed({buf, static_cast<std::size_t>(n)}, *this);
     return;
   }
@@ -253,6 +254,7 @@ void PublishPipeline::end() {
 PublishPipeline::Outcome PublishPipeline::run() {
   using Clock = PublishProgress::Clock;
   PublishProgress progress(Clock::now());
+  last_heard_ = Clock::now();  // the lines queued before the run wait from here
   while (true) {
     queue_input();
     if (protocol_line_ || finished() || socket_ended_) break;
@@ -271,8 +273,21 @@ PublishPipeline::Outcome PublishPipeline::run() {
     pollfd fds[3] = {{want_input ? fds_.input : -1, POLLIN, 0},
                      {socket_events != 0 ? fds_.socket : -1, socket_events, 0},
                      {want_output ? fds_.output : -1, POLLOUT, 0}};
-    int timeout =
-        options_.progress ? static_cast<int>(progress.until_due(Clock::now()).count()) : -1;
+    auto now = Clock::now();
+    if (in_flight_.empty()) last_heard_ = now;
+    auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_);
+    if (silent >= options_.reply_timeout) {
+      timed_out_ = true;
+      say("no reply from the sidecar for " + std::to_string(silent.count()) +
+          " ms (--reply-timeout): giving up");
+      break;
+    }
+    int timeout = -1;
+    if (options_.progress) timeout = static_cast<int>(progress.until_due(now).count());
+    if (!in_flight_.empty()) {
+      int left = static_cast<int>((options_.reply_timeout - silent).count());
+      timeout = timeout < 0 ? left : std::min(timeout, left);
+    }
     if (::poll(fds, 3, timeout) < 0) {
       if (errno == EINTR) continue;
       say(std::string("poll: ") + std::strerror(errno));
@@ -305,6 +320,7 @@ PublishPipeline::Outcome PublishPipeline::outcome() const {
     o.resend_from = !in_flight_.empty() ? in_flight_.front().number : last_queued_ + 1;
     o.input_left = !input_exhausted_ || piece_open_;
     o.refused = refused_;
+    o.timed_out = timed_out_;
   }
   return o;
 }

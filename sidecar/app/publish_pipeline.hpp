@@ -12,6 +12,7 @@
 // replies are printed from then on, as it would choose which are sent.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -42,6 +43,8 @@ class PublishPipeline : private ReplyStream::Sink {
   struct Options {
     bool quiet = false;     // print only the replies of refused lines
     bool progress = false;  // a progress line a second on long runs, and a summary
+    // No reply for this long while lines await theirs: the run ends as kLost.
+    std::chrono::milliseconds reply_timeout{30000};
   };
   enum class End {
     kAnswered,  // every line sent got its reply
@@ -55,6 +58,7 @@ class PublishPipeline : private ReplyStream::Sink {
     std::uint64_t resend_from = 0;  // kLost: the input line number to resend from
     bool input_left = false;        // kLost: input that was not (wholly) sent
     bool refused = false;           // kLost: the sidecar refused the connection (it read no line)
+    bool timed_out = false;         // kLost: no reply came within Options::reply_timeout
     std::string protocol_line;      // kProtocol: the start of what came instead of a reply
     std::string input_error;        // reading the input failed (it counts as ended there)
   };
@@ -102,7 +106,9 @@ class PublishPipeline : private ReplyStream::Sink {
   bool socket_ended_ = false;
   std::deque<Pending> in_flight_;  // lines sent, in order, each awaiting its reply
   std::size_t in_flight_bytes_ = 0;
-  bool preface_pending_ = true;    // the {"replies":"all"} line is not acknowledged yet
+  bool preface_pending_ = true;  // the {"replies":"all"} line is not acknowledged yet
+  bool timed_out_ = false;
+  PublishProgress::Clock::time_point last_heard_{};  // a reply last came, or none was awaited
   bool refused_ = false;           // told why before the preface was answered: refused
   bool piece_open_ = false;        // a long line is being queued in pieces
   std::uint64_t last_queued_ = 0;  // input line number of the last line queued (or begun)

@@ -224,6 +224,27 @@ class PublishCommandTest(SidecarTestCase):
         self.assertEqual(proc.returncode, 0, err)
         self.assertEqual(sc.wait_metric(PUBLISHED, lambda v: v >= total * 1000), total * 1000)
 
+    def test_a_sidecar_that_answers_nothing_is_given_up_on_after_the_reply_timeout(self):
+        """A stopped sidecar keeps its connections but answers nothing: the command gives up
+        after --reply-timeout rather than hold a cron job for ever."""
+        sc = self.start_sidecar()
+        sc.signal(signal.SIGSTOP)
+        self.addCleanup(lambda: sc.alive() and sc.signal(signal.SIGCONT))
+        code, out, err = self.run_publish("public.stuck", "--data", "x", "--reply-timeout", "1s",
+                                          socket_path=sc.socket_path)
+        self.assertEqual(code, 2, err)
+        self.assertEqual(out, "")
+        self.assertIn("no reply from the sidecar for", err)
+        self.assertIn("(--reply-timeout): giving up", err)
+        self.assertIn("gave up on %s before the event was answered" % sc.socket_path, err)
+        # NDJSON: the lines sent are owed, counted as for a lost connection.
+        lines = b"".join(json.dumps({"topic": "public.stuck", "data": str(i)}).encode() + b"\n"
+                         for i in range(5))
+        code, _, err = self.run_publish("--reply-timeout", "500ms", input=lines,
+                                        socket_path=sc.socket_path)
+        self.assertEqual(code, 2, err)
+        self.assertIn("gave up on %s with 5 lines unanswered" % sc.socket_path, err)
+
     def test_an_output_nobody_reads_for_a_while_does_not_get_it_closed(self):
         # The sidecar closes a publisher that reads none of its replies for the stall timeout
         # while they pass its reply buffer. The command keeps so few lines unanswered that
@@ -474,7 +495,9 @@ class PublishCommandTest(SidecarTestCase):
                 (("t", "--retry", "soon"), "--retry takes a number of milliseconds"),
                 (("t", "--json", "{oops"), "--json: not a JSON value"),
                 (("t", "--data-file", self.path("none.txt")), "--data-file: cannot open"),
-                (("t", "--socket"), "--socket needs a value")):
+                (("t", "--socket"), "--socket needs a value"),
+                (("t", "--reply-timeout", "soon"), "--reply-timeout takes a duration"),
+                (("t", "--reply-timeout", "0s"), "--reply-timeout takes a duration")):
             code, out, err = self.run_publish(*args, socket_path=sock)
             self.assertEqual(code, 2, args)
             self.assertEqual(out, "", args)
