@@ -27,6 +27,7 @@
 #include "sidecar/core/topic.hpp"
 #include "sidecar/hub/event_ring.hpp"
 #include "sidecar/hub/forgotten_horizons.hpp"
+#include "sidecar/hub/topic_listing.hpp"
 #include "sidecar/sse/event.hpp"
 
 namespace sidecar {
@@ -94,6 +95,10 @@ class History {
   Replay since(const std::vector<TopicPattern>& patterns, std::string_view last_id,
                std::uint64_t newest_seq) const;
   HistoryStats stats() const;
+  // The topics tracked (with events, or remembered without for max_age) merged with
+  // `query.subscribed`, a page of them (see topic_listing.hpp). Costs the page, and a walk over
+  // the names that match to count them.
+  TopicListing list(const TopicQuery& query) const;
 
   HistorySnapshot snapshot() const;
   // REQUIRES: nothing appended yet. Events past the limits are trimmed as they are added.
