@@ -298,9 +298,13 @@ TopicListing History::list(const TopicQuery& query) const {
   std::size_t subscribed_only = 0;
   {
     std::lock_guard lock(mutex_);
+    // Every topic matches an empty prefix: the count is known without the walk.
+    const bool all = query.prefix.empty();
+    if (all) matching = topics_.size();
     for (auto it = topics_.lower_bound(query.prefix);
          it != topics_.end() && it->first.starts_with(query.prefix); ++it) {
-      ++matching;
+      if (all && page.size() >= query.limit) break;
+      if (!all) ++matching;
       if (page.size() >= query.limit) continue;  // counted only
       const Topic& topic = it->second;
       TopicFigures f;

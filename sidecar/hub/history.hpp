@@ -96,8 +96,8 @@ class History {
                std::uint64_t newest_seq) const;
   HistoryStats stats() const;
   // The topics tracked (with events, or remembered without for max_age) merged with
-  // `query.subscribed`, a page of them (see topic_listing.hpp). Costs the page, and a walk over
-  // the names that match to count them.
+  // `query.subscribed`, a page of them (see topic_listing.hpp). Costs the page and, with a
+  // prefix, a walk over the names that match it to count them.
   TopicListing list(const TopicQuery& query) const;
 
   HistorySnapshot snapshot() const;

@@ -6,7 +6,7 @@
 namespace sidecar {
 
 void TopicActivity::set_max_topics(std::size_t max_topics) {
-  max_topics_ = max_topics;
+  max_topics_ = std::min(max_topics, kMaxTopics);
   while (entries_.size() > max_topics_ && first_) forget(*first_);
 }
 

@@ -2,14 +2,17 @@
 // Fed with every event the hub hands to the workers: this node's publishes, and with a shared
 // engine every node's.
 //
-// A topic costs one entry while it had an event within the window (a minute), and at most
-// `max_topics` entries are kept (the least recently active go first), so a per-user topic
-// scheme cannot grow it without end. Recording is O(1): a hash lookup, a bucket and a move to
-// the back of the recency list; the window is six 10-second buckets per topic.
+// A topic costs one entry (about 150 bytes) while it had an event within the window (a
+// minute), and at most `max_topics` entries, never more than kMaxTopics, are kept (the least
+// recently active go first): a per-user topic scheme churning through history.max_topics
+// topics a minute must not add that many entries to what history itself costs. Recording is
+// O(1): a hash lookup, a bucket and a move to the back of the recency list; the window is six
+// 10-second buckets per topic.
 //
 // Thread contract: the hub's thread only.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -32,7 +35,10 @@ class TopicActivity {
     double rate = 0;
   };
 
-  explicit TopicActivity(std::size_t max_topics) : max_topics_(max_topics) {}
+  // The most recently active topics it keeps at most, whatever history keeps (1.5 MB).
+  static constexpr std::size_t kMaxTopics = 10000;
+
+  explicit TopicActivity(std::size_t max_topics) : max_topics_(std::min(max_topics, kMaxTopics)) {}
   TopicActivity(const TopicActivity&) = delete;
   TopicActivity& operator=(const TopicActivity&) = delete;
 

@@ -3,7 +3,8 @@
 // whole service's in Redis); the hub adds this node's subscribers and recent activity.
 //
 // Why a page and a total, not every topic: history may track 100 000 topics and more. Building
-// the answer costs the page (its limit), plus a walk over the matching names to count them.
+// the answer costs the page (its limit), plus, with a prefix, a walk over the names that match
+// it to count them.
 #pragma once
 
 #include <cstdint>

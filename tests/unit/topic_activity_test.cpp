@@ -60,3 +60,13 @@ TEST_CASE("at most max_topics are kept: the least recently active goes") {
   activity.record("d", kStart + 4);
   CHECK(activity.size() == 0);
 }
+
+TEST_CASE("whatever history keeps, the activity of at most kMaxTopics topics is kept") {
+  TopicActivity activity(1'000'000);
+  for (std::uint64_t i = 0; i < TopicActivity::kMaxTopics + 5; ++i) {
+    activity.record("t" + std::to_string(i), kStart + i);
+  }
+  CHECK(activity.size() == TopicActivity::kMaxTopics);
+  CHECK(activity.figures("t0", kStart + 20'000).last_ms == 0);  // the least recently active
+  CHECK(activity.figures("t10004", kStart + 20'000).last_ms == kStart + 10'004);
+}
