@@ -34,7 +34,7 @@ std::string each_param(const QueryParams& params, std::string_view path,
 }
 
 std::string parse_limit(const std::string& value, std::size_t& out) {
-  const std::string wanted =
+  std::string wanted =
       "limit= must be a whole number from 1 to " + std::to_string(kIntrospectionMaxLimit);
   std::size_t n = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

@@ -29,7 +29,7 @@ namespace sidecar {
 class StatsStream {
  public:
   static constexpr std::size_t kMaxReaders = 16;
-  static constexpr std::size_t kMaxUnsentBytes = 64 * 1024;
+  static constexpr std::size_t kMaxUnsentBytes = std::size_t{64} * 1024;
   static constexpr int kWriteTimeoutSeconds = 10;
 
   StatsStream(event_base* base, const Metrics& metrics, Hub& hub);
