@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/queue.h>
 
+#include "sidecar/admin/admin_page.hpp"
+#include "sidecar/admin/introspection.hpp"
 #include "sidecar/admin/metrics_text.hpp"
 #include "sidecar/admin/pending_reply.hpp"
 #include "sidecar/admin/process_metrics.hpp"
@@ -52,6 +54,50 @@ std::string query_param(evhttp_request* req, const char* name) {
   return value;
 }
 
+// Every decoded query parameter, in order; false when the query string is malformed.
+bool query_params(evhttp_request* req, QueryParams& out) {
+  const char* query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+  if (!query) return true;
+  evkeyvalq params;
+  TAILQ_INIT(&params);
+  bool ok = evhttp_parse_query_str(query, &params) == 0;
+  if (ok) {
+    for (evkeyval* kv = params.tqh_first; kv; kv = kv->next.tqe_next) {
+      out.emplace_back(kv->key, kv->value);
+    }
+  }
+  evhttp_clear_headers(&params);
+  return ok;
+}
+
+// Reads an introspection request's parameters into `out` with `parse`; answers 400 with the
+// reason and returns false when they are malformed, unknown or out of range.
+template <typename Request>
+bool parse_request(evhttp_request* req, Request& out,
+                   std::string (*parse)(const QueryParams&, Request&)) {
+  QueryParams params;
+  std::string error = "malformed query string";
+  if (query_params(req, params)) error = parse(params, out);
+  if (error.empty()) return true;
+  reply_json(req, 400, publish_error_reply(error, {}));
+  return false;
+}
+
+// The page holds no data (it asks for a credential and fetches everything itself), so it is
+// served to anyone; these headers keep it from being framed, sniffed or made to load anything
+// but its own inline code and the admin listener's answers.
+void reply_admin_page(evhttp_request* req) {
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+                    "frame-ancestors 'none'");
+  evhttp_add_header(headers, "X-Content-Type-Options", "nosniff");
+  evhttp_add_header(headers, "X-Frame-Options", "DENY");
+  evhttp_add_header(headers, "Referrer-Policy", "no-referrer");
+  reply(req, 200, embedded::kAdminPage, "text/html; charset=utf-8");
+}
+
 }  // namespace
 
 AdminServer::AdminServer(event_base* base, Hub& hub, const PresenceTracker& presence,
@@ -64,7 +110,8 @@ AdminServer::AdminServer(event_base* base, Hub& hub, const PresenceTracker& pres
       publishers_(publishers),
       extra_metrics_(std::move(extra_metrics)),
       base_(base),
-      http_(evhttp_new(base)) {}
+      http_(evhttp_new(base)),
+      stats_(base, metrics, hub) {}
 
 bool AdminServer::listen(std::string& error, UniqueFd inherited) {
   UniqueFd fd = inherited ? std::move(inherited)
@@ -129,9 +176,12 @@ void AdminServer::handle(evhttp_request* req) {
     return reply(req, 200, text, "text/plain; version=0.0.4; charset=utf-8");
   }
   if (path == "/presence" && get) return presence(req);
+  if (path == "/admin" && get) return reply_admin_page(req);
+  const bool introspection = path == "/topics" || path == "/streams" || path == "/admin/events";
+  if (introspection && get) return introspect(req, path);
   bool publish_path = path == "/publish" || path.starts_with("/publish/") || path == "/disconnect";
-  bool known = publish_path || path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-               path == "/presence";
+  bool known = publish_path || introspection || path == "/healthz" || path == "/readyz" ||
+               path == "/metrics" || path == "/presence" || path == "/admin";
   if (!known) return reply(req, 404, "not found\n");
   if (publish_path != post) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", post ? "GET" : "POST");
@@ -222,6 +272,57 @@ void AdminServer::disconnect(evhttp_request* req, const Publisher& publisher) {
   }
   // The workers end the streams within their next loop turn; nothing is left to wait for.
   reply_json(req, 202, R"({"ok":true})");
+}
+
+void AdminServer::introspect(evhttp_request* req, std::string_view path) {
+  // Every topic and stream, with subjects and peers: only a publisher that may use any topic
+  // may see them (one limited to some topics is refused rather than shown a part).
+  auto publisher = authenticate(req, "GET", "");
+  if (!publisher) return;
+  if (!publisher->topics.empty()) {
+    metrics_.count_ingest_error(IngestError::kForbidden);
+    return reply_json(
+        req, 403,
+        publish_error_reply("this publisher is limited to some topics; " + std::string(path) +
+                                " needs a credential without topic limits",
+                            {}));
+  }
+  if (path == "/topics") return topics(req);
+  if (path == "/streams") return streams(req);
+  if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    return reply(req, 200, "", "text/event-stream");
+  }
+  if (draining_) return reply(req, 503, "server is shutting down\n");
+  stats_.open(req);
+}
+
+void AdminServer::topics(evhttp_request* req) {
+  TopicsRequest request;
+  if (!parse_request(req, request, &parse_topics_request)) return;
+  auto pending = PendingReply::start(req, 1, false);
+  hub_.list_topics(request.prefix, request.limit,
+                   [pending, request,
+                    engine = config_->engine.type](const std::optional<TopicListing>& listing) {
+                     if (!listing) {
+                       return pending->set(0, publish_error_reply("engine unavailable", {}), 503,
+                                           1);
+                     }
+                     pending->set(0, topics_json(request, *listing, engine), 200);
+                   });
+}
+
+void AdminServer::streams(evhttp_request* req) {
+  StreamFilter filter;
+  if (!parse_request(req, filter, &parse_streams_request)) return;
+  if (!stream_lister_) {
+    return reply_json(req, 503, publish_error_reply("streams cannot be listed now", {}));
+  }
+  // Each worker lists its own streams on its thread; the answer goes once all have.
+  auto pending = PendingReply::start(req, 1, false);
+  StreamFilter shown = filter;
+  stream_lister_(std::move(filter), [pending, shown](const StreamListing& listing) {
+    pending->set(0, streams_json(shown, listing), 200);
+  });
 }
 
 std::optional<Publisher> AdminServer::authenticate(evhttp_request* req, std::string_view method,

@@ -49,6 +49,7 @@ Server::~Server() {
     w->post([](Worker& worker) { worker.stop(); });
   }
   workers_.clear();  // joins each thread; no stream reports presence any more
+  census_.reset();   // answers still queued hold admin requests: gone before the listener
   admin_.reset();
   ingest_.reset();
   presence_.reset();
@@ -111,13 +112,15 @@ bool Server::start() {
   const Config& cfg = *config_;
   warn_about_origins(cfg);
   std::unique_ptr<SavedState> restored = restore_state();
-  hub_ =
-      std::make_unique<Hub>(base_.get(), metrics_, [&](EventSink& sink) -> std::unique_ptr<Engine> {
+  hub_ = std::make_unique<Hub>(
+      base_.get(), metrics_,
+      [&](EventSink& sink) -> std::unique_ptr<Engine> {
         if (cfg.engine.type == "redis") {
           return std::make_unique<RedisEngine>(base_.get(), cfg.engine.redis, cfg.history, sink);
         }
         return std::make_unique<MemoryEngine>(epoch, cfg.history, sink, restored.get());
-      });
+      },
+      cfg.history.max_topics);
   restored.reset();
   // Sockets handed over by the service manager stay open across restarts: connections wait in
   // their backlog while no instance runs, instead of being refused.
@@ -150,6 +153,10 @@ bool Server::start() {
     for (auto& w : workers_) {
       w->post([subject, topic](Worker& worker) { worker.disconnect(subject, topic); });
     }
+  });
+  census_ = std::make_unique<StreamCensus>(base_.get(), workers_);
+  admin_->set_stream_lister([this](StreamFilter filter, StreamCensus::Done done) {
+    census_->list(std::move(filter), std::move(done));
   });
   if (!admin_->listen(error, take("admin"))) {
     spdlog::error("{}", error);

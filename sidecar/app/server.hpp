@@ -8,6 +8,7 @@
 
 #include "sidecar/admin/admin_server.hpp"
 #include "sidecar/app/heap_trim.hpp"
+#include "sidecar/app/stream_census.hpp"
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/hub.hpp"
@@ -58,6 +59,7 @@ class Server {
   std::unique_ptr<ConnectionLimits> limits_;
   UniqueFd sse_listener_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<StreamCensus> census_;  // GET /streams over workers_
   std::unique_ptr<SocketIngest> ingest_;
   std::unique_ptr<AdminServer> admin_;
   std::vector<EventPtr> signals_;

@@ -13,6 +13,7 @@
 #include "sidecar/core/topic.hpp"
 #include "sidecar/hub/history.hpp"
 #include "sidecar/hub/state_file.hpp"
+#include "sidecar/hub/topic_listing.hpp"
 #include "sidecar/sse/event.hpp"
 
 namespace sidecar {
@@ -69,6 +70,12 @@ class Engine {
   virtual void expire() = 0;
   virtual void configure(const HistoryConfig& history) = 0;
   virtual HistoryStats stats() const = 0;
+  // Hub thread: the first `query.limit` topics by name that history tracks or that are in
+  // `query.subscribed`, with their history figures, and how many match (see topic_listing.hpp);
+  // nullopt when that cannot be known now (a shared engine is unreachable). `done` runs exactly
+  // once, possibly before this returns.
+  using TopicsDone = std::function<void(std::optional<TopicListing>)>;
+  virtual void list_topics(TopicQuery query, TopicsDone done) = 0;
   // Hub thread, at a graceful stop: what the next start needs to continue this run's ids and
   // history. An engine that keeps them elsewhere (shared) has nothing to save.
   virtual std::optional<SavedState> save() const { return std::nullopt; }

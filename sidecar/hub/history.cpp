@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sidecar/core/heap_cost.hpp"
+#include "sidecar/core/wall_clock.hpp"
 
 namespace sidecar {
 namespace {
@@ -307,6 +308,43 @@ void History::restore(const HistorySnapshot& snapshot) {
   forgotten_.raise_all(snapshot.forgotten_seq);
   forgotten_seq_ = std::max(forgotten_seq_, snapshot.forgotten_seq);
   enforce_total_bounds(now);
+}
+
+TopicListing History::list(const TopicQuery& query) const {
+  // Publish times are steady-clock points; the listing speaks unix ms.
+  const auto steady_now = Clock::now();
+  const std::uint64_t unix_now = unix_ms();
+  auto unix_of = [&](Clock::time_point t) -> std::uint64_t {
+    auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(steady_now - t).count();
+    return ago < 0 || static_cast<std::uint64_t>(ago) > unix_now
+               ? unix_now
+               : unix_now - static_cast<std::uint64_t>(ago);
+  };
+  std::vector<TopicFigures> page;
+  std::size_t matching = 0;
+  std::size_t subscribed_only = 0;
+  {
+    std::lock_guard lock(mutex_);
+    // Every topic matches an empty prefix: the count is known without the walk.
+    const bool all = query.prefix.empty();
+    if (all) matching = topics_.size();
+    for (auto it = topics_.lower_bound(query.prefix);
+         it != topics_.end() && it->first.starts_with(query.prefix); ++it) {
+      if (all && page.size() >= query.limit) break;
+      if (!all) ++matching;
+      if (page.size() >= query.limit) continue;  // counted only
+      const Topic& topic = it->second;
+      TopicFigures f;
+      f.topic = it->first;
+      f.history_events = topic.events.size();
+      f.history_bytes = topic.bytes;
+      if (!topic.events.empty()) f.last_publish_ms = unix_of(topic.events.back()->published());
+      page.push_back(std::move(f));
+    }
+    for (const auto& name : query.subscribed) subscribed_only += topics_.count(name) == 0;
+  }
+  return merge_topic_pages(std::move(page), matching, query.subscribed, subscribed_only,
+                           query.limit);
 }
 
 HistoryStats History::stats() const {

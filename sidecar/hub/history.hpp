@@ -27,6 +27,7 @@
 #include "sidecar/core/topic.hpp"
 #include "sidecar/hub/event_ring.hpp"
 #include "sidecar/hub/forgotten_horizons.hpp"
+#include "sidecar/hub/topic_listing.hpp"
 #include "sidecar/sse/event.hpp"
 
 namespace sidecar {
@@ -98,6 +99,10 @@ class History {
   Replay latest(const std::vector<TopicPattern>& patterns, std::size_t per_topic,
                 EventId up_to) const;
   HistoryStats stats() const;
+  // The topics tracked (with events, or remembered without for max_age) merged with
+  // `query.subscribed`, a page of them (see topic_listing.hpp). Costs the page and, with a
+  // prefix, a walk over the names that match it to count them.
+  TopicListing list(const TopicQuery& query) const;
 
   HistorySnapshot snapshot() const;
   // REQUIRES: nothing appended yet. Events past the limits are trimmed as they are added.

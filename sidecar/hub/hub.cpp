@@ -1,10 +1,14 @@
 #include "sidecar/hub/hub.hpp"
 
+#include "sidecar/core/wall_clock.hpp"
+
 namespace sidecar {
 
-Hub::Hub(event_base* base, Metrics& metrics, const EngineFactory& make_engine)
+Hub::Hub(event_base* base, Metrics& metrics, const EngineFactory& make_engine,
+         std::size_t max_topics)
     : metrics_(metrics),
       engine_(make_engine(*this)),
+      activity_(max_topics),
       flush_event_(event_new(base, -1, 0, &Hub::on_flush, this)) {}
 
 void Hub::publish(EventDraft draft, std::function<void(PublishReply)> done) {
@@ -27,7 +31,40 @@ void Hub::publish(EventDraft draft, std::function<void(PublishReply)> done) {
                    });
 }
 
+void Hub::expire() {
+  engine_->expire();
+  activity_.expire(unix_ms());
+}
+
+void Hub::configure(const HistoryConfig& history) {
+  engine_->configure(history);
+  activity_.set_max_topics(history.max_topics);
+}
+
+void Hub::list_topics(std::string prefix, std::size_t limit, Engine::TopicsDone done) {
+  TopicQuery query;
+  query.subscribed = subscribers_.exact_topics(prefix);
+  query.prefix = std::move(prefix);
+  query.limit = limit;
+  engine_->list_topics(std::move(query),
+                       [this, done = std::move(done)](std::optional<TopicListing> listing) {
+                         if (listing) {
+                           const std::uint64_t now = unix_ms();
+                           for (auto& t : listing->topics) {
+                             t.subscribers = subscribers_.count_topic(t.topic);
+                             TopicActivity::Figures seen = activity_.figures(t.topic, now);
+                             t.publish_rate = seen.rate;
+                             t.last_publish_ms = std::max(t.last_publish_ms, seen.last_ms);
+                           }
+                         }
+                         done(std::move(listing));
+                       });
+}
+
 void Hub::deliver(const EventRef& event) {
+  // Every event this node fans out, its own or (with a shared engine) another node's.
+  const std::uint64_t now = unix_ms();
+  for (const auto& topic : event->topics()) activity_.record(topic, now);
   if (!pending_) {
     pending_ = std::make_shared<EventBatch>();
     // Runs after the callbacks of this loop turn, so a burst of publishes from one read

@@ -10,6 +10,7 @@
 #include "sidecar/core/metrics.hpp"
 #include "sidecar/hub/engine.hpp"
 #include "sidecar/hub/subscriber_counts.hpp"
+#include "sidecar/hub/topic_activity.hpp"
 #include "sidecar/net/libevent.hpp"
 
 namespace sidecar {
@@ -38,7 +39,8 @@ class Hub final : public EventSink {
  public:
   using EngineFactory = std::function<std::unique_ptr<Engine>(EventSink&)>;
 
-  Hub(event_base* base, Metrics& metrics, const EngineFactory& make_engine);
+  Hub(event_base* base, Metrics& metrics, const EngineFactory& make_engine,
+      std::size_t max_topics = HistoryConfig{}.max_topics);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -48,9 +50,12 @@ class Hub final : public EventSink {
   // Hub thread. `done` runs exactly once, possibly before this returns.
   void publish(EventDraft draft, std::function<void(PublishReply)> done);
   // Hub thread: housekeeping and reload.
-  void expire() { engine_->expire(); }
-  void configure(const HistoryConfig& history) { engine_->configure(history); }
+  void expire();
+  void configure(const HistoryConfig& history);
   HistoryStats history_stats() const { return engine_->stats(); }
+  // Hub thread: a page of the topics by name from `prefix` on, with history figures from the
+  // engine and this node's subscribers and activity (GET /topics); see topic_listing.hpp.
+  void list_topics(std::string prefix, std::size_t limit, Engine::TopicsDone done);
 
   // Any thread.
   Engine& engine() { return *engine_; }
@@ -73,6 +78,7 @@ class Hub final : public EventSink {
   Metrics& metrics_;
   std::unique_ptr<Engine> engine_;
   SubscriberCounts subscribers_;
+  TopicActivity activity_;  // every delivered event's topics
   std::vector<EventListener*> listeners_;
   std::shared_ptr<EventBatch> pending_;
   EventPtr flush_event_;

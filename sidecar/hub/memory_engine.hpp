@@ -27,6 +27,7 @@ class MemoryEngine final : public Engine {
   void expire() override;
   void configure(const HistoryConfig& history) override;
   HistoryStats stats() const override;
+  void list_topics(TopicQuery query, TopicsDone done) override { done(history_.list(query)); }
   std::optional<SavedState> save() const override;
   bool disconnect(const std::string& subject, const std::string& topic) override {
     sink_.disconnect(subject, topic);  // one node: this one

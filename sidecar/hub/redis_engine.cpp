@@ -157,6 +157,7 @@ RedisEngine::RedisEngine(event_base* base, const RedisConfig& redis, const Histo
       latest_sha_(sha1_hex(redis_scripts::kLatest)),
       presence_sha_(sha1_hex(redis_scripts::kPresence)),
       lease_sha_(sha1_hex(redis_scripts::kLease)),
+      topics_sha_(sha1_hex(redis_scripts::kTopics)),
       node_(random_node_id()),
       flush_(event_new(base, -1, 0, &on_flush, this)),
       wakeup_(base, [this] {
@@ -639,6 +640,35 @@ void RedisEngine::expire() {
                               std::string(str(reply->element[i + 1])));
            }
          }
+       });
+}
+
+// ---- introspection ----
+
+void RedisEngine::list_topics(TopicQuery query, TopicsDone done) {
+  if (!commands_.ready()) return done(std::nullopt);
+  std::vector<std::string> args{prefix_, query.prefix, std::to_string(query.limit)};
+  args.insert(args.end(), query.subscribed.begin(), query.subscribed.end());
+  eval(redis_scripts::kTopics, topics_sha_, std::move(args),
+       [query = std::move(query), done = std::move(done)](const redisReply* reply,
+                                                          const std::string& error) {
+         if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+           if (!error.empty() && error != kUnavailable) {
+             spdlog::warn("listing topics through redis failed: {}", error);
+           }
+           return done(std::nullopt);
+         }
+         std::vector<TopicFigures> page;
+         for (std::size_t i = 2; i + 3 < reply->elements; i += 4) {
+           TopicFigures f;
+           f.topic = std::string(str(reply->element[i]));
+           f.history_events = num(reply->element[i + 1]);
+           f.history_bytes = num(reply->element[i + 2]);
+           f.last_publish_ms = num(reply->element[i + 3]);
+           page.push_back(std::move(f));
+         }
+         done(merge_topic_pages(std::move(page), num(reply->element[0]), query.subscribed,
+                                num(reply->element[1]), query.limit));
        });
 }
 

@@ -41,6 +41,8 @@ class RedisEngine final : public Engine {
   // lease tick), and what this node's scripts evicted (the sum over nodes is the service's).
   // Retained events and their bytes are not counted in Redis: 0.
   HistoryStats stats() const override { return history_stats_; }
+  // The whole service's topics, from Redis: their history as Redis holds it.
+  void list_topics(TopicQuery query, TopicsDone done) override;
   bool ready() const override;
   // Announced on the events channel; every node, this one included, ends its streams.
   bool disconnect(const std::string& subject, const std::string& topic) override;
@@ -103,6 +105,7 @@ class RedisEngine final : public Engine {
   std::string latest_sha_;
   std::string presence_sha_;
   std::string lease_sha_;
+  std::string topics_sha_;
   const std::string node_;           // this process, in Redis's presence records
   std::vector<Queued> queued_;       // publishes of this loop turn, sent as one batch
   std::string topics_cursor_ = "0";  // where forgetting the topics whose history expired goes on

@@ -92,6 +92,8 @@ for _ = 1, tonumber(ARGV[9]) do
           st.bytes, st.cost = sizes(p, topic)
           total = total - charged(topic, st.cost)
         else
+          -- New, expired or forgotten: (again) in the index of names GET /topics reads.
+          redis.call('ZADD', p .. 'names', 0, topic)
           local last = redis.call('ZSCORE', p .. 'topics', topic)
           if last then
             -- Its history expired: every event it had lies behind its horizon now, and what
@@ -193,6 +195,7 @@ local function forget(topic, why, entries)
   total = total - charged(topic, cost)
   redis.call('DEL', key)
   redis.call('ZREM', p .. 'topics', topic)
+  redis.call('ZREM', p .. 'names', topic)
   redis.call('ZREM', p .. 'fronts', topic)
   redis.call('HDEL', p .. 'bytes', topic)
   redis.call('HDEL', p .. 'horizon', topic)
@@ -379,12 +382,16 @@ for i = 1, #scan[2], 2 do
     local _, cost = sizes(p, topic)
     freed = freed + charged(topic, cost)
     redis.call('ZREM', p .. 'topics', topic)
+    redis.call('ZREM', p .. 'names', topic)
     redis.call('ZREM', p .. 'fronts', topic)
     redis.call('HDEL', p .. 'horizon', topic)
     redis.call('HDEL', p .. 'bytes', topic)
     fh_raise(p, topic, last)
     if last > forgotten then forgotten = last end
     forgot = forgot + 1
+  elseif not redis.call('ZSCORE', p .. 'names', topic) then
+    -- Tracked since before the index of names existed: added as the slice passes it.
+    redis.call('ZADD', p .. 'names', 0, topic)
   end
 end
 local total = tonumber(redis.call('GET', p .. 'total') or '0')
@@ -423,6 +430,31 @@ local function asked_topics(exact, candidates)
 end
 )lua";
 
+constexpr std::string_view kTopicsBody = R"lua(
+local p, pre, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local lo, hi = '-', '+'
+if pre ~= '' then lo, hi = '[' .. pre, '(' .. pre .. '\255' end
+local out = {redis.call('ZLEXCOUNT', p .. 'names', lo, hi), 0}
+-- The node's subscribed topics that Redis does not track: counted, as they are listed too.
+for i = 4, #ARGV do
+  if not redis.call('ZSCORE', p .. 'names', ARGV[i]) then out[2] = out[2] + 1 end
+end
+for _, t in ipairs(redis.call('ZRANGEBYLEX', p .. 'names', lo, hi, 'LIMIT', 0, limit)) do
+  local key = p .. 't:' .. t
+  local events, bytes, last = redis.call('XLEN', key), 0, 0
+  if events > 0 then
+    bytes = sizes(p, t)
+    local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    if #newest > 0 then last = tonumber(newest[1][2][4]) or 0 end
+  end
+  out[#out + 1] = t
+  out[#out + 1] = events
+  out[#out + 1] = bytes
+  out[#out + 1] = last
+end
+return out
+)lua";
+
 static std::string with_costs(std::string_view body) {
   std::string script(kCosts);
   script += body;
@@ -434,10 +466,12 @@ const std::string kPublishText = with_costs(kPublishBody);
 const std::string kReadText = with_costs(std::string(kAskedTopics) + std::string(kReadBody));
 const std::string kLatestText = std::string(kAskedTopics) + std::string(kLatestBody);
 const std::string kLeaseText = with_costs(kLeaseBody);
+const std::string kTopicsText = with_costs(kTopicsBody);
 
 const std::string_view kPublish = kPublishText;
 const std::string_view kRead = kReadText;
 const std::string_view kLatest = kLatestText;
 const std::string_view kLease = kLeaseText;
+const std::string_view kTopics = kTopicsText;
 
 }  // namespace sidecar::redis_scripts

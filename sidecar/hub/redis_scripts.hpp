@@ -18,6 +18,8 @@
 //                it, the lowest first)
 //   P fronts     sorted set: topics with entries by the seq of their oldest one (the globally
 //                oldest event is evicted first)
+//   P names      sorted set, every score 0: the topics of P topics by name, for GET /topics (a
+//                topic tracked before it existed is added by kLease's slices)
 //   P forgotten  the highest seq of forgotten topics (a pattern resume from before it missed)
 //   P fhz        the horizons of forgotten topics by a hash of their names: 2^18 unsigned
 //                63-bit fields (2 MiB); two topics in one slot share the higher one, so an
@@ -77,5 +79,13 @@ extern const std::string_view kPresence;
 // subject pairs.
 //   P forgotten   the highest seq of forgotten topics
 extern const std::string_view kLease;
+
+// GET /topics: a page of the topics Redis tracks, by name. ARGV: prefix, the names' prefix
+// ("" = every topic), the page's size, then the topics this node's streams subscribe to that
+// start with that prefix. Returns the count of tracked topics with the prefix, the count of the
+// node's topics Redis does not track, then per topic of the page (the first by name): topic,
+// events retained, their frame bytes, the newest one's publish time (Redis's clock, ms; 0 when
+// none). Costs the page and the node's topics, not every topic.
+extern const std::string_view kTopics;
 
 }  // namespace sidecar::redis_scripts

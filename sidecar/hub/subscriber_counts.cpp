@@ -27,9 +27,15 @@ void SubscriberCounts::adjust(const std::vector<TopicPattern>& patterns, long de
   std::lock_guard lock(mutex_);
   for (const auto& p : patterns) {
     auto& map = p.is_wildcard() ? wildcard_ : exact_;
-    auto& n = map[p.stem()];
-    n = static_cast<std::size_t>(static_cast<long>(n) + delta);
-    if (n == 0) map.erase(p.stem());
+    auto [it, added] = map.try_emplace(p.stem(), 0);
+    // The ordered index changes only when a topic gains its first stream or loses its last:
+    // never per publish.
+    if (added && !p.is_wildcard()) exact_names_.insert(it->first);
+    it->second = static_cast<std::size_t>(static_cast<long>(it->second) + delta);
+    if (it->second == 0) {
+      if (!p.is_wildcard()) exact_names_.erase(it->first);
+      map.erase(it);
+    }
   }
   // A stream can match two topics of one event through two patterns, or through one wildcard.
   if (patterns.size() >= 2 || (patterns.size() == 1 && patterns[0].is_wildcard())) {
@@ -110,6 +116,21 @@ std::size_t SubscriberCounts::count(const std::vector<std::string>& topics) cons
   for (const auto& t : topics) total += streams_on(t);
   if (topics.size() >= 2 && !overlaps_.empty()) total -= counted_twice(topics);
   return total;
+}
+
+std::size_t SubscriberCounts::count_topic(std::string_view topic) const {
+  std::lock_guard lock(mutex_);
+  return streams_on(topic);
+}
+
+std::vector<std::string> SubscriberCounts::exact_topics(std::string_view prefix) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (auto it = exact_names_.lower_bound(prefix);
+       it != exact_names_.end() && it->starts_with(prefix); ++it) {
+    out.emplace_back(*it);
+  }
+  return out;
 }
 
 }  // namespace sidecar

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -21,6 +23,11 @@ class SubscriberCounts {
   void remove(const std::vector<TopicPattern>& patterns);
   // Streams matching any of `topics`, each stream once.
   std::size_t count(const std::vector<std::string>& topics) const;
+  // Streams matching `topic`, through an exact subscription or a pattern.
+  std::size_t count_topic(std::string_view topic) const;
+  // The topics streams subscribe to exactly (patterns aside) that start with `prefix`, sorted:
+  // GET /topics lists them. Costs the names that match.
+  std::vector<std::string> exact_topics(std::string_view prefix) const;
 
  private:
   // The streams that share one list of patterns that can match several topics (two or more
@@ -40,7 +47,8 @@ class SubscriberCounts {
 
   mutable std::mutex mutex_;
   StringMap<std::size_t> exact_;
-  StringMap<std::size_t> wildcard_;                           // by stem ("a.b." for "a.b.*")
+  std::set<std::string_view> exact_names_;  // the keys of exact_, in order (changes as they do)
+  StringMap<std::size_t> wildcard_;         // by stem ("a.b." for "a.b.*")
   std::unordered_map<std::string, Overlap> overlaps_;         // by the patterns' texts, joined
   StringMap<std::vector<const Overlap*>> overlaps_by_topic_;  // exact topics of each Overlap
   std::vector<const Overlap*> wildcard_overlaps_;             // those with a wildcard

@@ -275,6 +275,47 @@ void Worker::drain() {
   flush_dirty();
 }
 
+StreamListing Worker::list_streams(const StreamFilter& filter) const {
+  StreamListing out;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<const StreamConn*> matching;
+  for (const auto& [serial, conn] : conns_) {
+    const StreamConn& c = *conn;
+    if (c.state != StreamConn::State::kStreaming || !c.admission) continue;
+    const AccessDecision& who = c.admission->decision;
+    const bool anonymous = who.method == AccessMethod::kAnonymous;
+    if (!filter.matches(c.topics, anonymous ? std::string() : who.subject, c.peer)) continue;
+    matching.push_back(&c);
+  }
+  out.total = matching.size();
+  // The oldest first (opened earliest, then the lower serial): only `limit` are described.
+  auto older = [](const StreamConn* a, const StreamConn* b) {
+    return a->opened != b->opened ? a->opened < b->opened : a->serial < b->serial;
+  };
+  const std::size_t shown = std::min(filter.limit, matching.size());
+  std::partial_sort(matching.begin(), matching.begin() + static_cast<std::ptrdiff_t>(shown),
+                    matching.end(), older);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const StreamConn& c = *matching[i];
+    const AccessDecision& who = c.admission->decision;
+    StreamSummary s;
+    s.worker = index_;
+    s.serial = c.serial;
+    s.peer = c.peer;
+    if (who.method != AccessMethod::kAnonymous) s.subject = who.subject;
+    s.auth = std::string(to_string(who.method));
+    for (const auto& p : c.topics) s.topics.push_back(p.text());
+    s.protocol = "h1";
+    s.age_ms = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<Millis>(now - c.opened).count()));
+    s.events_sent = c.events_sent;
+    s.bytes_sent = c.bytes_sent;
+    s.buffered_bytes = c.out.bytes();
+    out.streams.push_back(std::move(s));
+  }
+  return out;
+}
+
 void Worker::stop() {
   event_base_loopbreak(base_.get());
 }

@@ -20,6 +20,7 @@
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config.hpp"
 #include "sidecar/core/metrics.hpp"
+#include "sidecar/core/stream_listing.hpp"
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/net/libevent.hpp"
 #include "sidecar/net/loop_wakeup.hpp"
@@ -62,7 +63,9 @@ class Worker final : public EventListener {
   // Ends, with `sidecar.revoked`, the streams of `subject` (on `topic`, when not empty).
   void disconnect(const std::string& subject, const std::string& topic);
   void drain();  // stop accepting; end every stream once its buffer is flushed
-  void stop();   // leave the loop now
+  // Its streams that match `filter` (GET /streams): the oldest `filter.limit`, and how many.
+  StreamListing list_streams(const StreamFilter& filter) const;
+  void stop();  // leave the loop now
 
  private:
   using Batch = std::shared_ptr<const EventBatch>;

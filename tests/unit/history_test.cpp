@@ -389,3 +389,32 @@ TEST_CASE_METHOD(Fixture, "latest of another epoch gives nothing") {
   CHECK(history.latest(a, 1, EventId{kEpoch + 1, 1}).events.empty());
   CHECK(history.latest(a, 1, EventId{kEpoch, 1}).events.size() == 1);
 }
+
+TEST_CASE_METHOD(Fixture, "topics are listed by name from a prefix, a page at a time") {
+  publish({"chat.b"}, "12345");
+  publish({"chat.a"});
+  publish({"chat.a"});
+  publish({"news"});
+  TopicQuery query{"chat.", 10, {"chat.a", "chat.zz"}};
+  auto all = history.list(query);
+  REQUIRE(all.topics.size() == 3);
+  CHECK(all.total == 3);
+  CHECK(all.topics[0].topic == "chat.a");
+  CHECK(all.topics[0].history_events == 2);
+  CHECK(all.topics[0].last_publish_ms > 0);
+  CHECK(all.topics[1].topic == "chat.b");
+  CHECK(all.topics[1].history_bytes > 5);
+  CHECK(all.topics[2].topic == "chat.zz");  // subscribed, no history
+  CHECK(all.topics[2].history_events == 0);
+  CHECK(all.topics[2].last_publish_ms == 0);
+
+  query.limit = 1;
+  auto first = history.list(query);
+  REQUIRE(first.topics.size() == 1);
+  CHECK(first.topics[0].topic == "chat.a");
+  CHECK(first.total == 3);
+
+  auto everything = history.list(TopicQuery{"", 10, {}});
+  CHECK(everything.total == 3);
+  CHECK(everything.topics.back().topic == "news");
+}

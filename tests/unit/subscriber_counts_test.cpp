@@ -44,3 +44,18 @@ TEST_CASE("a stream on several of an event's topics counts once") {
   counts.remove(patterns({"a", "b"}));
   CHECK(counts.count({"a", "b"}) == 1);
 }
+
+TEST_CASE("the exact topics streams subscribe to are listed in order, by prefix") {
+  SubscriberCounts counts;
+  counts.add(patterns({"chat.b"}));
+  counts.add(patterns({"chat.a", "news"}));
+  counts.add(patterns({"chat.a"}));
+  counts.add(patterns({"chat.*"}));  // a pattern is not a topic
+  CHECK(counts.exact_topics("") == std::vector<std::string>{"chat.a", "chat.b", "news"});
+  CHECK(counts.exact_topics("chat.") == std::vector<std::string>{"chat.a", "chat.b"});
+  CHECK(counts.count_topic("chat.a") == 3);
+  counts.remove(patterns({"chat.a", "news"}));
+  CHECK(counts.exact_topics("") == std::vector<std::string>{"chat.a", "chat.b"});
+  counts.remove(patterns({"chat.a"}));
+  CHECK(counts.exact_topics("chat.a").empty());
+}
