@@ -9,7 +9,7 @@ namespace sidecar {
 namespace {
 
 // The most plaintext one TLS record carries.
-constexpr std::size_t kTlsRecord = 16 * 1024;
+constexpr std::size_t kTlsRecord = std::size_t{16} * 1024;
 
 }  // namespace
 
