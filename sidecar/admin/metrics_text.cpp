@@ -1,5 +1,7 @@
 #include "sidecar/admin/metrics_text.hpp"
 
+#include <algorithm>
+
 #include "sidecar/core/prometheus_text.hpp"
 
 namespace sidecar {
@@ -23,6 +25,23 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
   std::string out;
   family(out, "sse_connections_open", "gauge", "Open connections on the stream listener.");
   sample(out, "sse_connections_open", get(m.connections_open));
+  // Beside sse_connections_open rather than a label on it, so that rules dividing it by
+  // sse_max_connections keep matching.
+  family(out, "sse_connections_open_by_transport", "gauge",
+         "Open stream connections by listener: plain (listen.sse) or tls (listen.sse_tls).");
+  {
+    std::uint64_t open = get(m.connections_open);
+    std::uint64_t tls = std::min(open, m.sum(&StreamStats::tls_open));
+    sample(out, "sse_connections_open_by_transport", open - tls, "transport=\"plain\"");
+    sample(out, "sse_connections_open_by_transport", tls, "transport=\"tls\"");
+  }
+  family(out, "sse_tls_handshakes_total", "counter",
+         "TLS handshakes on listen.sse_tls by result: ok, or why they failed.");
+  for (std::size_t i = 0; i < static_cast<std::size_t>(TlsHandshakeResult::kCount); ++i) {
+    auto result = static_cast<TlsHandshakeResult>(i);
+    std::string label = "result=\"" + std::string(to_string(result)) + "\"";
+    sample(out, "sse_tls_handshakes_total", m.handshakes(result), label);
+  }
   family(out, "sse_connections_total", "counter", "Connections accepted on the stream listener.");
   sample(out, "sse_connections_total", m.sum(&StreamStats::connections_total));
   family(out, "sse_connections_closed_total", "counter",

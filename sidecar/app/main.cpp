@@ -11,6 +11,7 @@
 #include "sidecar/app/server.hpp"
 #include "sidecar/auth/access.hpp"
 #include "sidecar/config/config_loader.hpp"
+#include "sidecar/stream/tls_settings.hpp"
 
 namespace {
 
@@ -73,13 +74,21 @@ int main(int argc, char** argv) {
   }
 
   sidecar::ConfigLoad load = sidecar::load_config_file(config_path);
+  std::vector<sidecar::ConfigProblem> warnings;
   if (load.config) {
     // Key files are read by the loader; whether they hold usable keys is checked here.
     load.problems = sidecar::access_config_problems(*load.config);
+    auto tls = sidecar::check_tls_settings(*load.config);
+    load.problems.insert(load.problems.end(), tls.problems.begin(), tls.problems.end());
+    warnings = std::move(tls.warnings);
     if (!load.problems.empty()) load.config.reset();
   }
   for (const auto& problem : load.problems)
     std::fprintf(stderr, "%s\n", problem.to_string().c_str());
+  for (auto& warning : warnings) {
+    warning.message = "warning: " + warning.message;
+    std::fprintf(stderr, "%s\n", warning.to_string().c_str());
+  }
   if (!load.config) return 2;
   if (check_only) {
     std::printf("%s: configuration is valid\n", config_path.c_str());

@@ -15,6 +15,7 @@
 #include "sidecar/hub/memory_engine.hpp"
 #include "sidecar/hub/redis_engine.hpp"
 #include "sidecar/net/listen_socket.hpp"
+#include "sidecar/stream/tls_settings.hpp"
 
 namespace sidecar {
 namespace {
@@ -142,6 +143,23 @@ bool Server::start() {
     spdlog::error("{}", error);
     return false;
   }
+  if (!cfg.listen.sse_tls.empty()) {
+    for (const auto& w : check_tls_settings(cfg).warnings) spdlog::warn("{}", w.to_string());
+    tls_ = make_tls_context(cfg, error);
+    if (!tls_) {
+      spdlog::error("listen.sse_tls: {}", error);
+      return false;
+    }
+    sse_tls_listener_ = take("sse_tls");
+    if (!sse_tls_listener_) {
+      sse_tls_listener_ = listen_tcp(cfg.listen.sse_tls, cfg.listen.backlog, error);
+    }
+    if (!sse_tls_listener_) {
+      spdlog::error("{}", error);
+      return false;
+    }
+    spdlog::info("TLS certificate: {}", tls_->description());
+  }
   publishers_ = std::make_unique<PublisherAccess>(cfg);
   admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, presence_tracker_, metrics_, config_,
                                          *publishers_, [this] { return server_metrics(); });
@@ -172,8 +190,9 @@ bool Server::start() {
   limits_ = std::make_unique<ConnectionLimits>(cfg.limits);
   for (unsigned i = 0; i < count; ++i) {
     StreamStats& stats = metrics_.streams.emplace_back();
-    workers_.push_back(std::make_unique<Worker>(i, *hub_, presence_tracker_, metrics_, stats,
-                                                *limits_, config_, sse_listener_.get()));
+    workers_.push_back(std::make_unique<Worker>(
+        i, *hub_, presence_tracker_, metrics_, stats, *limits_, config_, sse_listener_.get(),
+        sse_tls_listener_ ? sse_tls_listener_.get() : -1, tls_));
     hub_->add_listener(workers_.back().get());
   }
   for (auto& w : workers_) w->start();
@@ -195,6 +214,7 @@ bool Server::start() {
 
   spdlog::info("sse-sidecar {} streaming on http://{}/events, admin on http://{}, {} worker(s)",
                SIDECAR_VERSION, cfg.listen.sse, cfg.listen.admin, count);
+  if (tls_) spdlog::info("streaming over TLS on https://{}/events", cfg.listen.sse_tls);
   if (!cfg.publish.socket.empty()) spdlog::info("publish socket {}", cfg.publish.socket);
   service_manager::notify("READY=1\nSTATUS=streaming");
   return true;
@@ -256,8 +276,12 @@ void Server::reload() {
 void Server::reload_config() {
   spdlog::info("reloading configuration from {}", config_path_);
   ConfigLoad load = load_config_file(config_path_);
+  std::vector<ConfigProblem> tls_warnings;
   if (load.config) {
     load.problems = access_config_problems(*load.config);
+    auto tls = check_tls_settings(*load.config);
+    load.problems.insert(load.problems.end(), tls.problems.begin(), tls.problems.end());
+    tls_warnings = std::move(tls.warnings);
     if (!load.problems.empty()) load.config.reset();
   }
   if (!load.config) {
@@ -267,6 +291,20 @@ void Server::reload_config() {
   }
   keep_startup_settings(*config_, *load.config);
   warn_about_origins(*load.config);
+  for (const auto& w : tls_warnings) spdlog::warn("config reload: {}", w.to_string());
+  // A new pair is taken by new connections; open ones keep the context they began with.
+  if (tls_ && !(load.config->tls.certificate_file == config_->tls.certificate_file &&
+                load.config->tls.key_file == config_->tls.key_file)) {
+    std::string error;
+    auto tls = make_tls_context(*load.config, error);
+    if (!tls) {
+      spdlog::error("config reload rejected: tls: {}; keeping the running configuration", error);
+      return;
+    }
+    tls_ = tls;
+    for (auto& w : workers_) w->post([tls](Worker& worker) { worker.set_tls_context(tls); });
+    spdlog::info("TLS certificate reloaded: {}", tls_->description());
+  }
   auto next = std::make_shared<const Config>(std::move(*load.config));
   config_ = next;
   configure_logging(next->log);
@@ -304,7 +342,10 @@ void Server::on_drain_check(evutil_socket_t, short, void* self) {
 void Server::check_drain() {
   // Close the listening socket only once no worker polls it any more, so its descriptor number
   // cannot be reused under a worker's feet; from then on connects are refused, not queued.
-  if (sse_listener_ && workers_stopped_accepting_.load() == workers_.size()) sse_listener_.reset();
+  if (sse_listener_ && workers_stopped_accepting_.load() == workers_.size()) {
+    sse_listener_.reset();
+    sse_tls_listener_.reset();
+  }
   std::size_t open = 0;
   for (const auto& w : workers_) open += w->connections();
   if (open == 0 && !sse_listener_) {

@@ -58,6 +58,8 @@ class Server {
   std::unique_ptr<PublisherAccess> publishers_;
   std::unique_ptr<ConnectionLimits> limits_;
   UniqueFd sse_listener_;
+  UniqueFd sse_tls_listener_;              // with listen.sse_tls
+  std::shared_ptr<const TlsContext> tls_;  // for new TLS connections; replaced by a reload
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<StreamCensus> census_;  // GET /streams over workers_
   std::unique_ptr<SocketIngest> ingest_;

@@ -20,6 +20,7 @@ inline constexpr std::size_t MiB = 1024 * KiB;
 struct ListenConfig {
   std::string sse = "127.0.0.1:7700";    // public listener: GET /events
   std::string admin = "127.0.0.1:7701";  // publish over HTTP, health, metrics
+  std::string sse_tls;                   // the same streams over TLS; "" = off
   int backlog = 4096;                    // listen(2) backlog of both listeners
 };
 
@@ -202,9 +203,29 @@ struct EngineConfig {
   RedisConfig redis;
 };
 
+// A file named by the config and read when it is loaded, with where the config names it (1-based;
+// 0 when not set), so that a layer above can report what is wrong with its content there.
+struct ConfigFile {
+  std::string path;  // "" = not set
+  std::string content;
+  int line = 0;
+  int column = 0;
+
+  // The same file with the same content, wherever the config names it.
+  bool operator==(const ConfigFile& o) const { return path == o.path && content == o.content; }
+};
+
+// The certificate and key of listen.sse_tls (PEM). Reloaded on SIGHUP: new connections take the
+// new pair, open ones keep the one they began with.
+struct TlsConfig {
+  ConfigFile certificate_file;  // the chain, leaf first
+  ConfigFile key_file;          // the leaf's private key
+};
+
 struct Config {
   std::string source;  // file the config came from, for messages
   ListenConfig listen;
+  TlsConfig tls;
   unsigned workers = 0;  // stream event loops; 0 = one per CPU core
   PublishConfig publish;
   LimitsConfig limits;

@@ -43,6 +43,10 @@ std::string redis_address_error(const std::string& text) {
   return {};
 }
 
+std::string optional_address_error(const std::string& text) {
+  return text.empty() ? std::string() : address_error(text);
+}
+
 std::string pattern_error(const std::string& text) {
   std::string error;
   TopicPattern::parse(text, &error);
@@ -346,6 +350,19 @@ ConfigOption secret_file(std::string_view key, Get get, GetContent content, Muta
   return o;
 }
 
+// A file read at load time whose content a layer above checks (a certificate, a key): the row
+// keeps where the config names it, so that layer reports its problems on that line.
+template <typename Get>
+ConfigOption checked_file(std::string_view key, Get get, Mutability m) {
+  return row(key, ConfigType::kSecretFile, get, ConfigFile{}, m,
+             [](ConfigReader& r, const YAML::Node& n) -> std::optional<ConfigFile> {
+               auto f = r.file(n);
+               if (!f) return std::nullopt;
+               return ConfigFile{std::move(f->path), std::move(f->content), n.Mark().line + 1,
+                                 n.Mark().column + 1};
+             });
+}
+
 constexpr std::uint64_t kUnbounded = 0xffffffffu;
 constexpr std::uint64_t kGiB = 1ULL << 30;
 
@@ -364,7 +381,11 @@ std::vector<ConfigOption> make_options() {
   std::vector<ConfigOption> rows = {
       string(FIELD(listen.sse), "127.0.0.1:7700", address_error, kRestart),
       string(FIELD(listen.admin), "127.0.0.1:7701", address_error, kRestart),
+      string(FIELD(listen.sse_tls), "", optional_address_error, kRestart),
       count(FIELD(listen.backlog), 4096, 1, 65535, kRestart),
+
+      checked_file(FIELD(tls.certificate_file), kReload),
+      checked_file(FIELD(tls.key_file), kReload),
 
       count(FIELD(workers), 0, 0, 256, kRestart),
 
@@ -484,6 +505,22 @@ const ConfigOption* find_config_option(std::string_view key) {
 
 const std::vector<ConfigSectionRule>& config_section_rules() {
   static const std::vector<ConfigSectionRule> rules = {
+      // The whole file: a TLS listener needs its certificate and key, wherever they are set.
+      {"",
+       [](ConfigReader& r, const YAML::Node& n, const Config& c) {
+         if (c.listen.sse_tls.empty() || r.reported("listen.sse_tls")) return;
+         std::vector<std::string> missing;
+         if (c.tls.certificate_file.path.empty() && !r.reported("tls.certificate_file")) {
+           missing.emplace_back("'tls.certificate_file' (the PEM certificate chain, leaf first)");
+         }
+         if (c.tls.key_file.path.empty() && !r.reported("tls.key_file")) {
+           missing.emplace_back("'tls.key_file' (its PEM private key)");
+         }
+         if (missing.empty()) return;
+         std::string list = missing[0];
+         if (missing.size() == 2) list += " and " + missing[1];
+         r.problem(n["listen"]["sse_tls"], "'listen.sse_tls' is set: it needs " + list);
+       }},
       {"access.delegate",
        [](ConfigReader& r, const YAML::Node& n, const Config& c) {
          const auto& url = c.access.delegate.url;

@@ -66,6 +66,12 @@ struct Metrics {
     return total;
   }
 
+  std::uint64_t handshakes(TlsHandshakeResult r) const {
+    std::uint64_t total = 0;
+    for (const auto& s : streams) total += s.tls_handshakes[static_cast<std::size_t>(r)].get();
+    return total;
+  }
+
   void count_ingest_error(IngestError e) {
     ingest_errors[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
   }

@@ -33,7 +33,7 @@ struct StreamSummary {
   std::string subject;       // "" for anonymous streams
   std::string auth;          // how it was admitted: anonymous, token, jwt, signed_url, delegate
   std::vector<std::string> topics;   // its subscriptions, patterns as written ("a.*")
-  std::string protocol;              // "h1"
+  std::string protocol;              // "h1" or "h1+tls", as the access log says
   std::uint64_t age_ms = 0;          // since the stream started
   std::uint64_t events_sent = 0;     // events queued to it (live and replayed)
   std::uint64_t bytes_sent = 0;      // written to its socket

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "sidecar/core/close_reason.hpp"
+#include "sidecar/core/tls_handshake_result.hpp"
 
 namespace sidecar {
 
@@ -38,7 +39,11 @@ struct alignas(64) StreamStats {
   LocalCounter limited_ip_rate;              // refused: limits.connect_rate_per_ip
   LocalCounter limited_subject_connections;  // refused: limits.max_connections_per_subject
 
+  LocalCounter tls_open;  // a gauge: its open connections from the TLS listener
+  std::array<LocalCounter, static_cast<std::size_t>(TlsHandshakeResult::kCount)> tls_handshakes{};
+
   void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
+  void count_handshake(TlsHandshakeResult r) { tls_handshakes[static_cast<std::size_t>(r)].add(); }
 };
 
 }  // namespace sidecar

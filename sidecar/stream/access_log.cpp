@@ -35,6 +35,8 @@ std::string access_line(const AccessLogEntry& e) {
   line += " duration_ms=" + std::to_string(e.duration.count()) +
           " events=" + std::to_string(e.events) + " bytes=" + std::to_string(e.bytes) + " reason=";
   line += to_string(e.reason);
+  line += " proto=";
+  line += e.protocol;
   return line;
 }
 

@@ -22,6 +22,8 @@ struct AccessLogEntry {
   std::uint64_t events = 0;
   std::uint64_t bytes = 0;
   CloseReason reason = CloseReason::kClient;
+  // How it was served: "h1" (HTTP/1.x on listen.sse) or "h1+tls" (on listen.sse_tls).
+  std::string_view protocol = "h1";
 };
 
 std::string access_line(const AccessLogEntry& entry);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <string>
 
 namespace sidecar {
@@ -66,6 +67,17 @@ ssize_t OutputQueue::write_to(int fd) {
   ssize_t n = ::writev(fd, iov, static_cast<int>(count));
   if (n > 0) consume(static_cast<std::size_t>(n));
   return n;
+}
+
+std::size_t OutputQueue::peek(char* buf, std::size_t size) const {
+  std::size_t copied = 0;
+  for (std::size_t i = head_; i < entries_.size() && copied < size; ++i) {
+    const Entry& e = entries_[i];
+    std::size_t take = std::min<std::size_t>(e.size, size - copied);
+    std::memcpy(buf + copied, e.data, take);
+    copied += take;
+  }
+  return copied;
 }
 
 void OutputQueue::consume(std::size_t n) {

@@ -47,6 +47,12 @@ class OutputQueue {
 
   // One writev of the queued slices (up to IOV_MAX of them). Returns what write(2) returns.
   ssize_t write_to(int fd);
+  // For a transport that takes one buffer per write (TLS: one record): copies up to `size` of
+  // the first unsent bytes to `buf`, leaving them queued; returns how many. The same call gives
+  // the same bytes until consume() takes them.
+  std::size_t peek(char* buf, std::size_t size) const;
+  // Drops the first `n` unsent bytes, written by the caller. REQUIRES: n <= bytes().
+  void consume(std::size_t n);
   // Drops everything queued and lets go of the segments.
   void clear();
 
@@ -58,7 +64,6 @@ class OutputQueue {
     FrameSegment* owner;   // null for static bytes
   };
   void push(const char* data, std::size_t size, std::uint32_t events, FrameSegment* owner);
-  void consume(std::size_t n);
 
   std::vector<Entry> entries_;  // [head_, size) are unsent
   std::size_t head_ = 0;

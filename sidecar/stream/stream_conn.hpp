@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sidecar/auth/access.hpp"
@@ -15,6 +16,7 @@
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
+#include "sidecar/net/tls_session.hpp"
 #include "sidecar/stream/output_queue.hpp"
 
 namespace sidecar {
@@ -30,8 +32,9 @@ struct Admission {
 
 struct StreamConn {
   enum class State : std::uint8_t {
-    kReading,   // receiving the request head
-    kDeciding,  // waiting for the access policy
+    kHandshake,  // TLS: before the request, until the handshake is done
+    kReading,    // receiving the request head
+    kDeciding,   // waiting for the access policy
     kStreaming,
     kClosing,  // flushing a final response or stream end, then closing
     kDead,
@@ -44,28 +47,40 @@ struct StreamConn {
 
   // Reads the request head into `in` until the socket is empty or `limit` bytes are held.
   Io read_head(std::size_t limit);
+  Io read_head_tls(std::size_t limit);
   // After the head a stream client has nothing more to say: reading only notices that it
   // went away. Bounded per wakeup so a client that keeps sending cannot hog the loop.
   Io discard_input();
+  Io discard_input_tls();
   // Writes the output queue until it is empty or the socket is full (one writev per round:
   // usually the only syscall for this connection this turn). Adds what it wrote to
   // `bytes_sent` and to `written`.
   Io write_out(std::uint64_t& written);
+  // TLS: the queued slices are gathered into one record of up to 16 KiB per write (one
+  // SSL_write, one syscall), not one record per slice.
+  Io write_out_tls(std::uint64_t& written);
+
+  // The transport is the socket itself, or TLS over it (`tls` set): the same requests, streams
+  // and limits either way. Plain connections pay one test of `tls` per call, nothing more.
+  bool is_tls() const { return tls != nullptr; }
+  // How it is served, as the access log and GET /streams name it.
+  std::string_view protocol() const { return tls ? "h1+tls" : "h1"; }
 
   Worker* worker = nullptr;  // owner; libevent callbacks reach it through the connection
   std::uint64_t serial = 0;  // unique per worker; late callbacks look connections up by it
   UniqueFd fd;
-  State state = State::kReading;
-  bool chunked = true;           // HTTP/1.1 framing
-  bool dirty = false;            // in the worker's flush list for this turn
-  bool write_armed = false;      // waiting for the socket to become writable
-  bool subscribed = false;       // counted in the hub's subscriber counts
-  bool indexed = false;          // in the worker's topic index (left only when reaped)
-  bool ip_counted = false;       // counted in ConnectionLimits per IP
-  bool subject_counted = false;  // counted in ConnectionLimits per subject
-  std::uint8_t idle_ticks = 0;   // heartbeat ticks since something was last queued
-  std::uint64_t last_seq = 0;    // newest event id (seq) queued; older live copies are skipped
-  std::uint64_t delivery = 0;    // the worker's last delivery that served this stream
+  std::unique_ptr<TlsSession> tls;  // null on the plain listener
+  State state = State::kReading;    // kHandshake first on the TLS listener
+  bool chunked = true;              // HTTP/1.1 framing
+  bool dirty = false;               // in the worker's flush list for this turn
+  bool write_armed = false;         // waiting for the socket to become writable
+  bool subscribed = false;          // counted in the hub's subscriber counts
+  bool indexed = false;             // in the worker's topic index (left only when reaped)
+  bool ip_counted = false;          // counted in ConnectionLimits per IP
+  bool subject_counted = false;     // counted in ConnectionLimits per subject
+  std::uint8_t idle_ticks = 0;      // heartbeat ticks since something was last queued
+  std::uint64_t last_seq = 0;       // newest event id (seq) queued; older live copies are skipped
+  std::uint64_t delivery = 0;       // the worker's last delivery that served this stream
   // Resuming: live events wait (in the worker's held list for it) until the replay is in, so
   // that none is lost or sent twice at the seam (an engine may answer the replay later).
   bool replaying = false;

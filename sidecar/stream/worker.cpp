@@ -51,7 +51,7 @@ std::size_t cost_of(const EventBatch& batch) {
 
 Worker::Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& metrics,
                StreamStats& stats, ConnectionLimits& limits, std::shared_ptr<const Config> config,
-               int listen_fd)
+               int listen_fd, int tls_listen_fd, std::shared_ptr<const TlsContext> tls)
     : index_(index),
       hub_(hub),
       presence_(presence),
@@ -61,14 +61,21 @@ Worker::Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& met
       config_(std::move(config)),
       listen_fd_(listen_fd),
       base_(event_base_new()),
+      tls_(std::move(tls)),
       queue_bound_(config_->limits.worker_queue_bytes) {
   if (!base_) throw std::runtime_error("cannot create worker event loop");
   access_ = make_access_policy(*config_, base_.get());
   wakeup_ = std::make_unique<LoopWakeup>(base_.get(), [this] { run_queue(); });
   acceptor_.emplace(
       base_.get(), listen_fd_,
-      [this](UniqueFd fd, std::string peer) { open_conn(std::move(fd), std::move(peer)); },
+      [this](UniqueFd fd, std::string peer) { open_conn(std::move(fd), std::move(peer), false); },
       [this] { flush_dirty(); });
+  if (tls_listen_fd >= 0 && tls_) {
+    tls_acceptor_.emplace(
+        base_.get(), tls_listen_fd,
+        [this](UniqueFd fd, std::string peer) { open_conn(std::move(fd), std::move(peer), true); },
+        [this] { flush_dirty(); });
+  }
   heartbeat_.reset(event_new(base_.get(), -1, EV_PERSIST, &on_heartbeat, this));
   reap_event_.reset(event_new(base_.get(), -1, 0, &on_reap, this));
   arm_heartbeat();
@@ -237,6 +244,10 @@ void Worker::reconfigure(std::shared_ptr<const Config> config) {
   flush_dirty();
 }
 
+void Worker::set_tls_context(std::shared_ptr<const TlsContext> tls) {
+  tls_ = std::move(tls);
+}
+
 void Worker::disconnect(const std::string& subject, const std::string& topic) {
   std::vector<StreamConn*> matching;
   for (auto& [serial, conn] : conns_) {
@@ -258,6 +269,7 @@ void Worker::disconnect(const std::string& subject, const std::string& topic) {
 void Worker::drain() {
   draining_ = true;
   acceptor_->stop();
+  if (tls_acceptor_) tls_acceptor_->stop();
   std::vector<StreamConn*> all;
   for (auto& [serial, conn] : conns_) all.push_back(conn.get());
   for (StreamConn* c : all) {
@@ -270,6 +282,8 @@ void Worker::drain() {
     } else if (c->state == StreamConn::State::kReading ||
                c->state == StreamConn::State::kDeciding) {
       refuse(*c, Answer{503, "server is shutting down"});
+    } else if (c->state == StreamConn::State::kHandshake) {
+      close(*c, CloseReason::kDrain);  // nothing it could read yet
     }
   }
   flush_dirty();
@@ -305,7 +319,7 @@ StreamListing Worker::list_streams(const StreamFilter& filter) const {
     if (who.method != AccessMethod::kAnonymous) s.subject = who.subject;
     s.auth = std::string(to_string(who.method));
     for (const auto& p : c.topics) s.topics.push_back(p.text());
-    s.protocol = "h1";
+    s.protocol = c.protocol();
     s.age_ms = static_cast<std::uint64_t>(
         std::max<std::int64_t>(0, std::chrono::duration_cast<Millis>(now - c.opened).count()));
     s.events_sent = c.events_sent;
@@ -322,33 +336,83 @@ void Worker::stop() {
 
 // ---- a connection, from accept to stream ----
 
-void Worker::open_conn(UniqueFd fd, std::string peer) {
+void Worker::open_conn(UniqueFd fd, std::string peer, bool tls) {
   auto conn = std::make_unique<StreamConn>();
   StreamConn& c = *conn;
   c.serial = next_serial_++;
   c.worker = this;
   c.fd = std::move(fd);
   c.peer = std::move(peer);
+  if (tls) {
+    c.tls = TlsSession::create(*tls_, c.fd.get());
+    if (!c.tls) {
+      spdlog::warn("cannot start TLS for {}: out of memory", c.peer);
+      return;  // the socket closes with `conn`
+    }
+    c.state = StreamConn::State::kHandshake;
+    stats_.tls_open.add();
+  }
   c.read_event.reset(event_new(base_.get(), c.fd.get(), EV_READ | EV_PERSIST, &on_read, &c));
   c.write_event.reset(event_new(base_.get(), c.fd.get(), EV_WRITE, &on_write, &c));
   c.deadline.reset(evtimer_new(base_.get(), &on_deadline, &c));
   conns_.emplace(c.serial, std::move(conn));
   live_.fetch_add(1, std::memory_order_relaxed);
   stats_.connections_total.add();
-  auto open = metrics_.connections_open.fetch_add(1, std::memory_order_relaxed) + 1;
+  metrics_.connections_open.fetch_add(1, std::memory_order_relaxed);
+  // One deadline from accept to the whole request head, the TLS handshake included: a client
+  // that connects and says nothing costs the same on both listeners.
+  timeval tv = to_timeval(config_->limits.request_timeout);
+  event_add(c.deadline.get(), &tv);
+  event_add(c.read_event.get(), nullptr);
+  // A TLS connection is admitted once its handshake is done: a refusal is an HTTP answer,
+  // which needs the TLS session to be sent.
+  if (c.tls) return continue_handshake(c);
+  admit(c);
+}
+
+void Worker::admit(StreamConn& c) {
+  auto open = metrics_.connections_open.load(std::memory_order_relaxed);
   if (auto refusal = admit_connection(open, c.peer, limits_, stats_, draining_)) {
     return refuse(c, *refusal);
   }
   c.ip_counted = true;
-  event_add(c.read_event.get(), nullptr);
-  timeval tv = to_timeval(config_->limits.request_timeout);
-  event_add(c.deadline.get(), &tv);
+}
+
+void Worker::continue_handshake(StreamConn& c) {
+  switch (c.tls->handshake()) {
+    case TlsSession::Status::kDone:
+      break;
+    case TlsSession::Status::kWantRead:
+      return;  // the read event is armed all along
+    case TlsSession::Status::kWantWrite:
+      if (!c.write_armed) {
+        c.write_armed = true;
+        event_add(c.write_event.get(), nullptr);
+      }
+      return;
+    case TlsSession::Status::kClosed:
+    case TlsSession::Status::kFailed: {
+      TlsHandshakeResult why = c.tls->failure();
+      stats_.count_handshake(why);
+      spdlog::debug("TLS handshake with {} failed: {}", c.peer, to_string(why));
+      return close(
+          c, why == TlsHandshakeResult::kClosed ? CloseReason::kClient : CloseReason::kRefused);
+    }
+  }
+  stats_.count_handshake(TlsHandshakeResult::kOk);
+  c.state = StreamConn::State::kReading;
+  admit(c);
+  if (c.state != StreamConn::State::kReading) return;  // refused: the answer is queued
+  // The request may have come with the handshake's last flight; OpenSSL holds it already.
+  read_request(c);
 }
 
 void Worker::on_read(evutil_socket_t, short, void* arg) {
   auto& c = *static_cast<StreamConn*>(arg);
   Worker& w = *c.worker;
-  if (c.state == StreamConn::State::kReading) {
+  if (c.state == StreamConn::State::kHandshake) {
+    w.continue_handshake(c);
+  } else if (c.state == StreamConn::State::kReading) {
     w.read_request(c);
   } else if (c.discard_input() == StreamConn::Io::kGone) {
     w.close(c, CloseReason::kClient);
@@ -359,6 +423,12 @@ void Worker::on_read(evutil_socket_t, short, void* arg) {
 void Worker::on_deadline(evutil_socket_t, short, void* arg) {
   auto& c = *static_cast<StreamConn*>(arg);
   Worker& w = *c.worker;
+  if (c.state == StreamConn::State::kHandshake) {
+    w.stats_.count_handshake(TlsHandshakeResult::kTimeout);
+    w.close(c, CloseReason::kTimeout);  // no TLS session to answer through
+    w.flush_dirty();
+    return;
+  }
   if (c.state != StreamConn::State::kReading) return;
   w.refuse(c, Answer{408, "request headers not received in time", {}, CloseReason::kTimeout});
   w.flush_dirty();
@@ -595,9 +665,9 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   }
   if (c.admission && config_->log.access) {
     auto duration = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - c.opened);
-    spdlog::info("{}",
-                 access_line(AccessLogEntry{c.peer, &c.admission->decision, &c.topics, duration,
-                                            c.events_sent, c.bytes_sent, c.close_reason}));
+    spdlog::info("{}", access_line(AccessLogEntry{c.peer, &c.admission->decision, &c.topics,
+                                                  duration, c.events_sent, c.bytes_sent,
+                                                  c.close_reason, c.protocol()}));
   }
   c.state = StreamConn::State::kDead;
   if (c.ip_counted) limits_.release_ip(c.peer);
@@ -613,6 +683,12 @@ void Worker::close(StreamConn& c, CloseReason reason) {
     // close would leave the kernel holding for minutes (tcp_orphan_retries) after we let go.
     linger abort{1, 0};
     setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  } else if (c.tls) {
+    c.tls->shutdown();  // close_notify: the client can tell the end from a cut
+  }
+  if (c.tls) {
+    c.tls.reset();
+    stats_.tls_open.sub();
   }
   c.fd.reset();
   stats_.buffered_bytes.sub(c.out.bytes());
@@ -829,6 +905,11 @@ void Worker::flush_dirty() {
 void Worker::on_write(evutil_socket_t, short, void* arg) {
   auto& c = *static_cast<StreamConn*>(arg);
   c.write_armed = false;
+  if (c.state == StreamConn::State::kHandshake) {
+    c.worker->continue_handshake(c);
+    c.worker->flush_dirty();
+    return;
+  }
   c.worker->flush(c);
 }
 

@@ -24,6 +24,7 @@
 #include "sidecar/hub/hub.hpp"
 #include "sidecar/net/libevent.hpp"
 #include "sidecar/net/loop_wakeup.hpp"
+#include "sidecar/net/tls_context.hpp"
 #include "sidecar/presence/presence_tracker.hpp"
 #include "sidecar/stream/acceptor.hpp"
 #include "sidecar/stream/connection_limits.hpp"
@@ -39,9 +40,11 @@ class Worker final : public EventListener {
   using Task = std::function<void(Worker&)>;
 
   // `listen_fd` is the shared, non-blocking listening socket; the worker does not own it.
+  // `tls_listen_fd` (-1: none) is the TLS listener's, served with `tls` (non-null then).
   // `stats` is this worker's own slot in `metrics` (it writes there alone).
   Worker(unsigned index, Hub& hub, PresenceTracker& presence, Metrics& metrics, StreamStats& stats,
-         ConnectionLimits& limits, std::shared_ptr<const Config> config, int listen_fd);
+         ConnectionLimits& limits, std::shared_ptr<const Config> config, int listen_fd,
+         int tls_listen_fd = -1, std::shared_ptr<const TlsContext> tls = nullptr);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -60,6 +63,9 @@ class Worker final : public EventListener {
 
   // Worker thread (run them through post()).
   void reconfigure(std::shared_ptr<const Config> config);
+  // New TLS connections use `tls` (a reloaded certificate); open ones keep the one they began
+  // with.
+  void set_tls_context(std::shared_ptr<const TlsContext> tls);
   // Ends, with `sidecar.revoked`, the streams of `subject` (on `topic`, when not empty).
   void disconnect(const std::string& subject, const std::string& topic);
   void drain();  // stop accepting; end every stream once its buffer is flushed
@@ -90,7 +96,11 @@ class Worker final : public EventListener {
   static void on_lifetime(evutil_socket_t, short, void* conn);
 
   // Lifecycle of a connection.
-  void open_conn(UniqueFd fd, std::string peer);
+  void open_conn(UniqueFd fd, std::string peer, bool tls);
+  // Runs the TLS handshake as far as the socket allows; once done, the connection is admitted
+  // and reads its request like a plain one.
+  void continue_handshake(StreamConn& c);
+  void admit(StreamConn& c);
   void read_request(StreamConn& c);
   void handle_request(StreamConn& c);
   void on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
@@ -151,6 +161,8 @@ class Worker final : public EventListener {
   std::unique_ptr<AccessPolicy> access_;  // after base_: its outbound calls hold events on it
   std::unique_ptr<LoopWakeup> wakeup_;
   std::optional<Acceptor> acceptor_;
+  std::optional<Acceptor> tls_acceptor_;   // with listen.sse_tls
+  std::shared_ptr<const TlsContext> tls_;  // for new TLS connections
   EventPtr heartbeat_;
   EventPtr reap_event_;
   std::thread thread_;

@@ -64,7 +64,7 @@ TEST_CASE("values are converted to their types") {
 
 TEST_CASE("unknown keys are reported with their line and column") {
   CHECK(only_problem(load("listen:\n  sse: \"127.0.0.1:1\"\n  ssl: true\n")) ==
-        "test.yaml:3:3: unknown key 'listen.ssl' (expected one of: sse, admin, backlog)");
+        "test.yaml:3:3: unknown key 'listen.ssl' (expected one of: sse, admin, sse_tls, backlog)");
   CHECK_THAT(only_problem(load("histroy:\n  max_events: 1\n")),
              Catch::StartsWith("test.yaml:1:1: unknown key 'histroy'"));
 }

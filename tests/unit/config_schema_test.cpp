@@ -222,6 +222,14 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
   const std::map<std::string, std::string> samples = {
       {"listen.sse", "\"127.0.0.1:9\""},
       {"listen.admin", "\"[::1]:9\""},
+      {"listen.sse_tls",
+       "\"127.0.0.1:9\"\ntls:\n  certificate_file: \"" + std::string(SIDECAR_SOURCE_DIR) +
+           "/tests/unit/fixtures/redis_password\"\n  key_file: \"" +
+           std::string(SIDECAR_SOURCE_DIR) + "/tests/unit/fixtures/redis_password\""},
+      {"tls.certificate_file",
+       "\"" + std::string(SIDECAR_SOURCE_DIR) + "/tests/unit/fixtures/redis_password\""},
+      {"tls.key_file",
+       "\"" + std::string(SIDECAR_SOURCE_DIR) + "/tests/unit/fixtures/redis_password\""},
       {"publish.socket", "/tmp/other.sock"},
       {"publish.socket_mode", "\"0600\""},
       {"publish.socket_group", "wheel"},
@@ -272,7 +280,7 @@ TEST_CASE("a reload keeps each restart-only key and warns about it, and applies 
       CHECK_FALSE(o.same(*next, running));
     }
   }
-  CHECK(restart_rows == 18);
+  CHECK(restart_rows == 19);
 }
 
 TEST_CASE("a reload warns about each restart-only key changed, in table order") {

@@ -151,6 +151,11 @@ struct Known {
     m.presence_webhook_dropped = 15;
     m.presence_webhook_queued = 16;
     m.worker_queue_overflows = 18;
+    w1.tls_open.add(1);
+    for (std::size_t i = 0; i < w0.tls_handshakes.size(); ++i) {
+      w0.tls_handshakes[i].add(400);
+      w1.tls_handshakes[i].add(i);
+    }
   }
 };
 
@@ -198,6 +203,8 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_bytes_sent_total", "counter"},
       {"sse_stream_buffered_bytes", "gauge"},
       {"sse_ingest_errors_total", "counter"},
+      {"sse_connections_open_by_transport", "gauge"},
+      {"sse_tls_handshakes_total", "counter"},
       {"sse_publisher_connections", "gauge"},
       {"sse_publisher_paused_total", "counter"},
       {"sse_publisher_closed_total", "counter"},
@@ -225,6 +232,16 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
   Exposition e = parse(render_metrics(k.metrics, k.history));
   std::map<std::string, std::string> expected{
       {"sse_connections_open", "1"},
+      {"sse_connections_open_by_transport{transport=\"plain\"}", "0"},
+      {"sse_connections_open_by_transport{transport=\"tls\"}", "1"},
+      {"sse_tls_handshakes_total{result=\"ok\"}", "400"},
+      {"sse_tls_handshakes_total{result=\"timeout\"}", "401"},
+      {"sse_tls_handshakes_total{result=\"protocol_version\"}", "402"},
+      {"sse_tls_handshakes_total{result=\"no_shared_cipher\"}", "403"},
+      {"sse_tls_handshakes_total{result=\"alpn\"}", "404"},
+      {"sse_tls_handshakes_total{result=\"not_tls\"}", "405"},
+      {"sse_tls_handshakes_total{result=\"closed\"}", "406"},
+      {"sse_tls_handshakes_total{result=\"other\"}", "407"},
       {"sse_connections_total", "2"},
       {"sse_connections_closed_total{reason=\"client\"}", "100"},
       {"sse_connections_closed_total{reason=\"slow_consumer\"}", "101"},
@@ -290,7 +307,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 56);
+  CHECK(e.samples.size() == 66);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
