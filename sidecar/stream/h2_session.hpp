@@ -75,7 +75,11 @@ struct H2Session final : H2Connection::Owner {
   bool dirty = false;        // in the worker's list of sessions to write this turn
   bool write_armed = false;  // waiting for the socket to become writable
   bool ip_counted = false;   // counted in ConnectionLimits per IP (its first stream uses it)
-  bool going_away = false;   // GOAWAY queued: it closes once its streams ended and it is flushed
+  // No new stream is served: once its streams ended, GOAWAY is sent (`goaway_sent`), and the
+  // connection closes when that is flushed. Some clients read a GOAWAY as the end of every
+  // stream, so it comes after their last bytes.
+  bool going_away = false;
+  bool goaway_sent = false;
   bool dead = false;         // closed; freed at the reap
   // The stream whose per-IP count is the connection's own (0: none); every other stream is
   // counted by itself.

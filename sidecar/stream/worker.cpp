@@ -288,16 +288,11 @@ void Worker::drain() {
       close(*c, CloseReason::kDrain);  // nothing it could read yet
     }
   }
-  // HTTP/2: GOAWAY, so the client opens no stream here any more; each connection closes once
-  // its streams (ending above) are flushed.
+  // HTTP/2: GOAWAY once its streams (ending above) are flushed, then each connection closes.
   for (auto& [serial, session] : sessions_) {
-    H2Session& s = *session;
-    if (s.dead) continue;
-    if (!s.going_away) {
-      s.going_away = true;
-      s.h2->go_away();
-    }
-    mark_session_dirty(s);
+    if (session->dead) continue;
+    session->going_away = true;
+    mark_session_dirty(*session);
   }
   flush_dirty();
 }
@@ -1036,10 +1031,7 @@ void Worker::on_h2_idle(evutil_socket_t, short, void* arg) {
   if (s.dead || !s.streams.empty()) return;
   // No stream for a whole request_timeout (a client that connects and asks for nothing, or
   // whose tabs all closed): GOAWAY, and the socket closes now whether or not it was read.
-  if (!s.going_away) {
-    s.going_away = true;
-    s.h2->go_away();
-  }
+  s.going_away = true;
   w.send_h2(s);
   if (!s.dead) w.close_session(s, CloseReason::kTimeout);
   w.flush_dirty();
@@ -1070,7 +1062,7 @@ void Worker::read_h2(H2Session& s) {
     // A protocol error or a flood (rapid reset, CONTINUATION, SETTINGS or PING floods): the
     // GOAWAY nghttp2 queued goes out if the socket takes it, and the connection closes.
     spdlog::info("HTTP/2 connection from {} closed: {}", s.peer, s.h2->error());
-    s.going_away = true;
+    s.going_away = s.goaway_sent = true;  // nghttp2's own GOAWAY says why, if it sent one
     send_h2(s);
     if (!s.dead) close_session(s, CloseReason::kClient);
     return;
@@ -1082,18 +1074,25 @@ void Worker::read_h2(H2Session& s) {
 }
 
 void Worker::send_h2(H2Session& s) {
-  if (s.dead) return;
-  std::uint64_t written = 0;
-  H2Session::Io io = s.write_out(written);
-  stats_.bytes_sent.add(written);
-  handle_h2_events(s);  // streams whose end (or reset) just left
-  if (s.dead) return;
-  if (io == H2Session::Io::kGone) return close_session(s, CloseReason::kClient);
-  if (io != H2Session::Io::kOk) return;
-  // Everything written: done once neither side has more to say, or after our GOAWAY once its
-  // last stream ended.
-  if (s.h2->finished() || (s.going_away && s.streams.empty())) {
-    close_session(s, draining_ ? CloseReason::kDrain : CloseReason::kClient);
+  for (;;) {
+    if (s.dead) return;
+    std::uint64_t written = 0;
+    H2Session::Io io = s.write_out(written);
+    stats_.bytes_sent.add(written);
+    handle_h2_events(s);  // streams whose end (or reset) just left
+    if (s.dead) return;
+    if (io == H2Session::Io::kGone) return close_session(s, CloseReason::kClient);
+    if (io != H2Session::Io::kOk) return;
+    // Everything written. Going away, its last stream ended: GOAWAY now, then close.
+    if (s.going_away && s.streams.empty() && !s.goaway_sent) {
+      s.goaway_sent = true;
+      s.h2->go_away();
+      continue;
+    }
+    if (s.h2->finished() || (s.goaway_sent && s.streams.empty())) {
+      close_session(s, draining_ ? CloseReason::kDrain : CloseReason::kClient);
+    }
+    return;
   }
 }
 
@@ -1129,12 +1128,8 @@ void Worker::open_h2_stream(H2Session& s, H2Request& request) {
   s.streams[request.stream_id] = &c;
   event_del(s.idle.get());
   if (s.refusal) {
-    refuse(c, *s.refusal);
-    if (!s.going_away) {
-      s.going_away = true;  // after this stream's answer, which GOAWAY lets finish
-      s.h2->go_away();
-    }
-    return;
+    s.going_away = true;  // GOAWAY after this answer
+    return refuse(c, *s.refusal);
   }
   // Per IP, streams count: the connection's own count covers one of them, each other one is
   // counted by itself (and may be refused as a connection would be).

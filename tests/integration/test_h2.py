@@ -42,6 +42,7 @@ REFUSED_STREAM = 0x7
 NO_ERROR = 0x0
 GOAWAY = 0x7  # frame type
 ORIGIN = "https://app.example"
+SUBSCRIBER = "alice-h2-token-0123456789abcdef"
 
 
 def sse_events(data):
@@ -431,7 +432,7 @@ class Http2AnswersTest(H2TestCase):
 
     def test_refusals_and_preflight_match_http11(self):
         sc = self.start_h2({"cors": {"allow_origins": [ORIGIN]},
-                            "access": {"tokens": [{"token": "sub-token", "subject": "alice",
+                            "access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
         cases = [
@@ -458,10 +459,10 @@ class Http2AnswersTest(H2TestCase):
         self.assertEqual(client.streams[sid].status, 200)
 
     def test_a_token_opens_a_private_stream_over_h2(self):
-        sc = self.start_h2({"access": {"tokens": [{"token": "sub-token", "subject": "alice",
+        sc = self.start_h2({"access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
-        sid = client.open_stream(["private.a"], [("authorization", "Bearer sub-token")])
+        sid = client.open_stream(["private.a"], [("authorization", "Bearer " + SUBSCRIBER)])
         self.publish(sc, "private.a", "secret")
         client.wait(lambda: client.streams[sid].events(), "the private event")
         status, _, body = sc.admin_request(
@@ -510,22 +511,36 @@ class Http2LimitsTest(H2TestCase):
 
     def test_a_client_that_stops_reading_its_socket_is_slow_on_every_stream(self):
         sc = self.start_h2({"limits": {"subscriber_buffer_bytes": "16KiB"}})
-        client = self.client(rcvbuf=4096)
-        a = client.open_stream(["public.deaf"])
-        client.open_stream(["public.deaf2"])
+        # Windows so large that flow control never stops the server: only the socket can.
+        client = self.client(rcvbuf=4096,
+                             settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        client.conn.increment_flow_control_window(2**31 - 1 - 65535)
+        client.flush()
+        client.open_stream(["public.deaf"])
+        client.open_stream(["public.deaf"])
         other = self.client()
         sid = other.open_stream(["public.deaf"])
-        # From now on it reads nothing: the socket fills, then each stream's queue.
+        # From now on it reads nothing: the socket fills, then its streams' queues.
+        pub = self.publisher(sc)
         payload = "y" * 4000
+        published = 0
         for _ in range(200):
-            self.publish(sc, "public.deaf", payload)
-            other.pump(0.001)
+            for _ in range(10):
+                pub.send({"topic": "public.deaf", "data": payload})
+            for _ in range(10):
+                self.assertTrue(pub.read_reply()["ok"])
+            published += 10
+            # The reader keeps up, so it is never the slow one.
+            other.wait(lambda: len(other.streams[sid].events()) == published, "the events")
             if sc.metric("sse_h2_connections_open") == 1:
                 break
         sc.wait_metric("sse_h2_connections_open", lambda v: v == 1)
-        self.assertEqual(sc.metric("sse_slow_consumer_disconnects_total"), 2)
-        other.wait(lambda: len(other.streams[sid].events()) >= 1, "the reader's events")
-        self.assertIsNotNone(a)
+        m = sc.metrics()
+        self.assertEqual(m["sse_slow_consumer_disconnects_total"], 2)
+        self.assertEqual(m['sse_h2_stream_resets_total{reason="cancel"}'], 0)  # closed, not reset
+        self.publish(sc, "public.deaf", "after")
+        other.wait(lambda: other.streams[sid].events()
+                   and other.streams[sid].events()[-1]["data"] == "after", "the reader's event")
 
     def test_h2_max_streams_refuses_the_extra_stream(self):
         sc = self.start_h2({"limits": {"h2_max_streams": 2}})
@@ -550,11 +565,11 @@ class Http2LimitsTest(H2TestCase):
 
     def test_streams_count_against_the_per_subject_and_per_ip_limits(self):
         sc = self.start_h2({"limits": {"max_connections_per_ip": 2, "max_connections_per_subject": 1},
-                            "access": {"tokens": [{"token": "sub-token", "subject": "alice",
+                            "access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
-        client.open_stream(["private.a"], [("authorization", "Bearer sub-token")])
-        sid = client.request("/events?topic=private.b", [("authorization", "Bearer sub-token")])
+        client.open_stream(["private.a"], [("authorization", "Bearer " + SUBSCRIBER)])
+        sid = client.request("/events?topic=private.b", [("authorization", "Bearer " + SUBSCRIBER)])
         client.wait(lambda: client.streams[sid].ended, "the per-subject refusal")
         self.assertEqual(client.streams[sid].status, 429)
         client.open_stream(["public.ip"])  # two streams from this address: the limit
