@@ -1,5 +1,6 @@
 #include "sidecar/stream/h2_session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -140,6 +141,10 @@ void H2Session::sent_reset(std::uint32_t error_code) {
 
 void H2Session::sent_goaway(std::uint32_t error_code) {
   stats->h2_goaways[std::min<std::size_t>(error_code, kH2ErrorNames - 1)].add();
+  // nghttp2 ends a connection that broke the protocol or flooded it (rapid reset) this way.
+  if (error_code != NGHTTP2_NO_ERROR) {
+    spdlog::info("HTTP/2 connection from {} ends with GOAWAY {}", peer, h2_error_name(error_code));
+  }
 }
 
 }  // namespace sidecar

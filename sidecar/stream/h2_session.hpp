@@ -80,7 +80,7 @@ struct H2Session final : H2Connection::Owner {
   // stream, so it comes after their last bytes.
   bool going_away = false;
   bool goaway_sent = false;
-  bool dead = false;         // closed; freed at the reap
+  bool dead = false;  // closed; freed at the reap
   // The stream whose per-IP count is the connection's own (0: none); every other stream is
   // counted by itself.
   std::uint64_t ip_slot_stream = 0;

@@ -637,7 +637,9 @@ class Http2AttackTest(H2TestCase):
             pass  # closed while we were still sending
         self.assertIsNotNone(raw.goaway_code())
         self.sc.wait_metric("sse_h2_connections_open", lambda v: v == 1)
+        self.sc.wait_for_log("ends with GOAWAY")
         self.assertEqual(self.sc.metric('sse_streams_open_by_protocol{protocol="h2"}'), 1)
+        self.assertEqual(self.sc.metric('sse_h2_goaways_total{reason="no_error"}'), 0)
         self.bystander_still_served()
 
     def test_continuation_flood_is_closed(self):
@@ -653,6 +655,7 @@ class Http2AttackTest(H2TestCase):
             pass
         raw.goaway_code()  # read until it closes
         self.sc.wait_metric("sse_h2_connections_open", lambda v: v == 1)
+        self.sc.wait_for_log("Too many CONTINUATION frames")
         self.bystander_still_served()
 
     def flood(self, frame):
@@ -667,6 +670,7 @@ class Http2AttackTest(H2TestCase):
         except (ssl.SSLError, OSError):
             pass  # closed under it: what is expected
         self.sc.wait_metric("sse_h2_connections_open", lambda v: v == 1, timeout=15)
+        self.sc.wait_for_log("Flooding was detected")
         self.bystander_still_served()
 
     def test_settings_flood_is_closed(self):
@@ -722,6 +726,7 @@ class Http2AttackTest(H2TestCase):
         raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         raw.goaway_code()
         self.sc.wait_metric("sse_h2_connections_open", lambda v: v == 1)
+        self.sc.wait_for_log("bad client magic")
         self.bystander_still_served()
 
 
