@@ -43,8 +43,8 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
     sample(out, "sse_tls_handshakes_total", m.handshakes(result), label);
   }
   family(out, "sse_streams_open_by_protocol", "gauge",
-         "Open streams by protocol: h1 (listen.sse), h1+tls or h2 (listen.sse_tls); an HTTP/2 "
-         "connection carries several.");
+         "Open streams by protocol: h1 or h2c (listen.sse), h1+tls or h2 (listen.sse_tls); an "
+         "HTTP/2 connection carries several.");
   for (std::size_t i = 0; i < static_cast<std::size_t>(StreamProtocol::kCount); ++i) {
     std::string label =
         "protocol=\"" + std::string(to_string(static_cast<StreamProtocol>(i))) + "\"";

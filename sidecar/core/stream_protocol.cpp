@@ -12,6 +12,8 @@ std::string_view to_string(StreamProtocol protocol) {
       return "h1+tls";
     case StreamProtocol::kH2:
       return "h2";
+    case StreamProtocol::kH2c:
+      return "h2c";
     case StreamProtocol::kCount:
       break;
   }

@@ -11,6 +11,7 @@ enum class StreamProtocol : std::uint8_t {
   kH1,     // HTTP/1.x on listen.sse
   kH1Tls,  // HTTP/1.1 over TLS on listen.sse_tls
   kH2,     // HTTP/2 over TLS on listen.sse_tls (ALPN h2)
+  kH2c,    // HTTP/2 with prior knowledge on listen.sse (a proxy that speaks HTTP/2 upstream)
   kCount
 };
 std::string_view to_string(StreamProtocol protocol);

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "sidecar/core/stream_stats.hpp"
@@ -29,6 +30,9 @@
 #include "sidecar/stream/stream_request.hpp"
 
 namespace sidecar {
+
+// What a client sends first on an HTTP/2 connection (RFC 9113 3.4).
+inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 struct H2Session final : H2Connection::Owner {
   enum class Io : std::uint8_t {

@@ -66,9 +66,7 @@ struct StreamConn {
   // and limits either way. Plain connections pay one test of `tls` per call, nothing more.
   bool is_tls() const { return tls != nullptr; }
   // How it is served, as the access log and GET /streams name it.
-  StreamProtocol protocol_kind() const {
-    return h2 ? StreamProtocol::kH2 : tls ? StreamProtocol::kH1Tls : StreamProtocol::kH1;
-  }
+  StreamProtocol protocol_kind() const;
   std::string_view protocol() const { return to_string(protocol_kind()); }
 
   Worker* worker = nullptr;  // owner; libevent callbacks reach it through the connection

@@ -446,6 +446,13 @@ void Worker::on_deadline(evutil_socket_t, short, void* arg) {
 void Worker::read_request(StreamConn& c) {
   const std::size_t max = config_->limits.max_request_header_bytes;
   if (c.read_head(max + 4) == StreamConn::Io::kGone) return close(c, CloseReason::kClient);
+  // HTTP/2 with prior knowledge (h2c) on the plain listener: a proxy that speaks HTTP/2
+  // upstream opens with the client preface, which no HTTP/1 request line begins with.
+  if (!c.tls && !c.in.empty() && c.in.front() == 'P') {
+    std::string_view in = c.in;
+    if (in.size() < kH2Preface.size() && kH2Preface.starts_with(in)) return;  // the rest comes
+    if (in.starts_with(kH2Preface)) return start_h2(c);
+  }
   auto request = std::make_unique<HttpRequest>();
   std::string error;
   std::size_t consumed = 0;
@@ -982,6 +989,8 @@ H2Settings Worker::h2_settings() const {
 }
 
 void Worker::start_h2(StreamConn& c) {
+  // h2c: what was read of the preface and after it is the session's first input.
+  std::string early = std::move(c.in);
   auto owned = std::make_unique<H2Session>();
   H2Session& s = *owned;
   s.worker = this;
@@ -1008,14 +1017,24 @@ void Worker::start_h2(StreamConn& c) {
     spdlog::warn("cannot start HTTP/2 for {}: out of memory", s.peer);
     return close_session(s, CloseReason::kError);
   }
-  auto open = metrics_.connections_open.load(std::memory_order_relaxed);
-  if (auto refusal = admit_connection(open, s.peer, limits_, stats_, draining_)) {
-    s.refusal = std::move(refusal);  // answered to its first request, then GOAWAY
+  if (s.tls) {
+    auto open = metrics_.connections_open.load(std::memory_order_relaxed);
+    if (auto refusal = admit_connection(open, s.peer, limits_, stats_, draining_)) {
+      s.refusal = std::move(refusal);  // answered to its first request, then GOAWAY
+    } else {
+      s.ip_counted = true;
+    }
   } else {
-    s.ip_counted = true;
+    // On the plain listener it was admitted at accept, as every connection there is.
+    s.ip_counted = c.ip_counted;
+    c.ip_counted = false;
   }
   arm_h2_idle(s);
   event_add(s.read_event.get(), nullptr);
+  if (!early.empty() && !s.h2->receive(early.data(), early.size())) {
+    spdlog::info("HTTP/2 connection from {} closed: {}", s.peer, s.h2->error());
+    return close_session(s, CloseReason::kClient);
+  }
   // The client's preface and first request may have come with the handshake's last flight.
   read_h2(s);
 }

@@ -409,6 +409,43 @@ class Http2StreamingTest(H2TestCase):
         self.assertEqual(sc.metric("sse_h2_connections_open"), 2)
 
 
+class H2cPriorKnowledgeTest(H2TestCase):
+    """HTTP/2 with prior knowledge on the plain listener, as a proxy speaking HTTP/2 upstream."""
+
+    def test_curl_with_prior_knowledge_streams_over_the_plain_listener(self):
+        sc = self.start_h2()
+        proc = subprocess.Popen(
+            ["curl", "-sS", "-N", "--http2-prior-knowledge", "--max-time", "20",
+             "http://127.0.0.1:%d/events?topic=public.h2c" % sc.sse_port],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdout.close(),
+                                 proc.stderr.close()))
+        sc.wait_metric('sse_streams_open_by_protocol{protocol="h2c"}', lambda v: v == 1)
+        m = sc.metrics()
+        self.assertEqual(m["sse_h2_connections_open"], 1)
+        self.assertEqual(m['sse_connections_open_by_transport{transport="plain"}'], 1)
+        self.publish(sc, "public.h2c", "cleartext h2")
+        sc.signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        self.assertIn(b"data: cleartext h2\n", out, err)
+        sc.wait_for_log("proto=h2c\n")
+
+    def test_nghttp_opens_streams_and_http1_still_works_on_the_same_listener(self):
+        sc = self.start_h2()
+        uris = ["http://127.0.0.1:%d/events?topic=public.c%d" % (sc.sse_port, i)
+                for i in range(3)]
+        proc = subprocess.Popen(["nghttp", "--timeout=20"] + uris, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stdout.close()))
+        sc.wait_metric('sse_streams_open_by_protocol{protocol="h2c"}', lambda v: v == 3)
+        plain = self.stream(sc, ["public.c0"])
+        self.publish(sc, "public.c0", "both")
+        self.assertEqual(plain.next_event().data, "both")
+        sc.signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        self.assertIn(b"data: both\n", out)
+
+
 class Http2AnswersTest(H2TestCase):
     """Refusals, preflight and /sidecar.js answer over HTTP/2 with the status, headers and body
     they have over HTTP/1.1."""

@@ -38,6 +38,7 @@ TEST_CASE("stream protocols and HTTP/2 error codes have their labels", "[h2_resp
   CHECK(to_string(StreamProtocol::kH1) == "h1");
   CHECK(to_string(StreamProtocol::kH1Tls) == "h1+tls");
   CHECK(to_string(StreamProtocol::kH2) == "h2");
+  CHECK(to_string(StreamProtocol::kH2c) == "h2c");
   CHECK(h2_error_name(0x0) == "no_error");
   CHECK(h2_error_name(0x7) == "refused_stream");
   CHECK(h2_error_name(0x8) == "cancel");

@@ -262,6 +262,7 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_streams_open_by_protocol{protocol=\"h1\"}", "500"},
       {"sse_streams_open_by_protocol{protocol=\"h1+tls\"}", "501"},
       {"sse_streams_open_by_protocol{protocol=\"h2\"}", "502"},
+      {"sse_streams_open_by_protocol{protocol=\"h2c\"}", "503"},
       {"sse_h2_connections_open", "2"},
       {"sse_h2_stream_resets_total{reason=\"no_error\"}", "600"},
       {"sse_h2_stream_resets_total{reason=\"protocol_error\"}", "601"},
@@ -358,7 +359,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 66 + 3 + 1 + 2 * 15);
+  CHECK(e.samples.size() == 66 + 4 + 1 + 2 * 15);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
