@@ -42,6 +42,34 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
     std::string label = "result=\"" + std::string(to_string(result)) + "\"";
     sample(out, "sse_tls_handshakes_total", m.handshakes(result), label);
   }
+  family(out, "sse_streams_open_by_protocol", "gauge",
+         "Open streams by protocol: h1 or h2c (listen.sse), h1+tls or h2 (listen.sse_tls); an "
+         "HTTP/2 connection carries several.");
+  for (std::size_t i = 0; i < static_cast<std::size_t>(StreamProtocol::kCount); ++i) {
+    std::string label =
+        "protocol=\"" + std::string(to_string(static_cast<StreamProtocol>(i))) + "\"";
+    sample(out, "sse_streams_open_by_protocol", m.sum_at(&StreamStats::streams_open, i), label);
+  }
+  family(out, "sse_h2_connections_open", "gauge", "Open HTTP/2 connections (ALPN h2).");
+  sample(out, "sse_h2_connections_open", m.sum(&StreamStats::h2_open));
+  // Labelled by the error code sent: a fixed set (the RFC's codes, then "other").
+  auto by_h2_code = [&](const char* name, const char* help,
+                        std::array<LocalCounter, kH2ErrorNames> StreamStats::*counters) {
+    family(out, name, "counter", help);
+    for (std::size_t i = 0; i < kH2ErrorNames; ++i) {
+      std::string label =
+          "reason=\"" + std::string(h2_error_name(static_cast<std::uint32_t>(i))) + "\"";
+      sample(out, name, m.sum_at(counters, i), label);
+    }
+  };
+  by_h2_code("sse_h2_stream_resets_total",
+             "HTTP/2 streams reset by the sidecar (RST_STREAM sent), by error code: cancel is a "
+             "slow consumer, refused_stream one past limits.h2_max_streams.",
+             &StreamStats::h2_resets);
+  by_h2_code("sse_h2_goaways_total",
+             "HTTP/2 GOAWAY frames sent, by error code: no_error on drain or idle, others when a "
+             "client broke the protocol or flooded it.",
+             &StreamStats::h2_goaways);
   family(out, "sse_connections_total", "counter", "Connections accepted on the stream listener.");
   sample(out, "sse_connections_total", m.sum(&StreamStats::connections_total));
   family(out, "sse_connections_closed_total", "counter",

@@ -66,6 +66,8 @@ struct LimitsConfig {
   std::size_t max_connections_per_subject = 0;     // 0 = unlimited
   double connect_rate_per_ip = 0;                  // new connections/s per IP; 0 = unlimited
   std::size_t connect_burst_per_ip = 20;
+  // Streams one HTTP/2 connection may hold open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+  std::size_t h2_max_streams = 100;
 };
 
 struct HistoryConfig {

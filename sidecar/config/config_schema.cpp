@@ -418,6 +418,7 @@ std::vector<ConfigOption> make_options() {
       count(FIELD(limits.max_connections_per_subject), 0, 0, kUnbounded, kReload),
       decimal(FIELD(limits.connect_rate_per_ip), 0, 0, 1'000'000, kReload),
       count(FIELD(limits.connect_burst_per_ip), 20, 1, kUnbounded, kReload),
+      count(FIELD(limits.h2_max_streams), 100, 1, 10'000, kReload),
 
       count(FIELD(history.max_events), 1000, 0, 10'000'000, kReload),
       size(FIELD(history.max_bytes), 4 * MiB, 0, 64 * kGiB, kReload),

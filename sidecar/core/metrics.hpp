@@ -72,6 +72,14 @@ struct Metrics {
     return total;
   }
 
+  // One slot of a per-worker array of counters, summed over the workers.
+  template <std::size_t N>
+  std::uint64_t sum_at(std::array<LocalCounter, N> StreamStats::*counters, std::size_t i) const {
+    std::uint64_t total = 0;
+    for (const auto& s : streams) total += (s.*counters)[i].get();
+    return total;
+  }
+
   void count_ingest_error(IngestError e) {
     ingest_errors[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
   }

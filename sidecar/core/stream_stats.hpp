@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "sidecar/core/close_reason.hpp"
+#include "sidecar/core/stream_protocol.hpp"
 #include "sidecar/core/tls_handshake_result.hpp"
 
 namespace sidecar {
@@ -41,6 +42,14 @@ struct alignas(64) StreamStats {
 
   LocalCounter tls_open;  // a gauge: its open connections from the TLS listener
   std::array<LocalCounter, static_cast<std::size_t>(TlsHandshakeResult::kCount)> tls_handshakes{};
+
+  // HTTP/2 (listen.sse_tls, ALPN h2): its connections, a gauge, and the RST_STREAM and GOAWAY
+  // frames sent, by error code (h2_error_name()).
+  LocalCounter h2_open;
+  std::array<LocalCounter, kH2ErrorNames> h2_resets{};
+  std::array<LocalCounter, kH2ErrorNames> h2_goaways{};
+  // A gauge: its streams (admitted, until they end) by how they are served.
+  std::array<LocalCounter, static_cast<std::size_t>(StreamProtocol::kCount)> streams_open{};
 
   void count_close(CloseReason r) { closed[static_cast<std::size_t>(r)].add(); }
   void count_handshake(TlsHandshakeResult r) { tls_handshakes[static_cast<std::size_t>(r)].add(); }

@@ -76,7 +76,8 @@ std::string describe(X509* leaf) {
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {
-  static const unsigned char kOffer[] = "\x08http/1.1";
+  // Length-prefixed, h2 first: SSL_select_next_proto takes the first of ours the client offers.
+  static const unsigned char kOffer[] = "\x02h2\x08http/1.1";
   unsigned char* chosen = nullptr;
   if (SSL_select_next_proto(&chosen, outlen, kOffer, sizeof(kOffer) - 1, in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {

@@ -31,9 +31,11 @@ struct TlsPairCheck {
 
 class TlsContext {
  public:
-  // The only application protocol offered, chosen through ALPN. RFC 7301 3.2: a client that
-  // offers protocols, none of them ours, gets the handshake failed with no_application_protocol
-  // rather than a silent fallback it did not ask for; a client that offers none gets HTTP/1.1.
+  // The application protocols offered through ALPN, in the server's order of preference: h2
+  // first, then http/1.1. RFC 7301 3.2: a client that offers protocols, none of them ours, gets
+  // the handshake failed with no_application_protocol rather than a silent fallback it did not
+  // ask for; a client that offers none gets HTTP/1.1.
+  static constexpr std::string_view kH2 = "h2";
   static constexpr std::string_view kHttp11 = "http/1.1";
 
   static TlsPairCheck check(std::string_view certificate_pem, std::string_view key_pem);

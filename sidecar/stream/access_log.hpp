@@ -22,7 +22,7 @@ struct AccessLogEntry {
   std::uint64_t events = 0;
   std::uint64_t bytes = 0;
   CloseReason reason = CloseReason::kClient;
-  // How it was served: "h1" (HTTP/1.x on listen.sse) or "h1+tls" (on listen.sse_tls).
+  // How it was served: "h1" or "h2c" (on listen.sse), "h1+tls" or "h2" (on listen.sse_tls).
   std::string_view protocol = "h1";
 };
 

@@ -58,6 +58,17 @@ ConnectionLimits::Verdict ConnectionLimits::admit_ip(const std::string& ip, int&
   return Verdict::kOk;
 }
 
+ConnectionLimits::Verdict ConnectionLimits::admit_ip_stream(const std::string& ip) {
+  std::lock_guard lock(mutex_);
+  std::size_t& open = per_ip_[ip];
+  if (limits_.max_connections_per_ip && open >= limits_.max_connections_per_ip) {
+    if (open == 0) per_ip_.erase(ip);
+    return Verdict::kTooManyForIp;
+  }
+  ++open;
+  return Verdict::kOk;
+}
+
 void ConnectionLimits::release_ip(const std::string& ip) {
   std::lock_guard lock(mutex_);
   release(per_ip_, ip);

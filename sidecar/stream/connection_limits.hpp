@@ -29,6 +29,9 @@ class ConnectionLimits {
   // when refused.
   Verdict admit_ip(const std::string& ip, int& retry_after);
   void release_ip(const std::string& ip);
+  // A further stream on an HTTP/2 connection already admitted: counted per IP like a
+  // connection (kOk or kTooManyForIp), without taking from the connect rate.
+  Verdict admit_ip_stream(const std::string& ip);
   // When a stream is admitted; on kOk counted until release_subject().
   Verdict admit_subject(const std::string& subject);
   void release_subject(const std::string& subject);

@@ -1,5 +1,7 @@
 #include "sidecar/stream/stream_conn.hpp"
 
+#include "sidecar/stream/h2_session.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -12,6 +14,11 @@ namespace {
 constexpr std::size_t kTlsRecord = std::size_t{16} * 1024;
 
 }  // namespace
+
+StreamProtocol StreamConn::protocol_kind() const {
+  if (h2) return h2->tls ? StreamProtocol::kH2 : StreamProtocol::kH2c;
+  return tls ? StreamProtocol::kH1Tls : StreamProtocol::kH1;
+}
 
 StreamConn::Io StreamConn::read_head(std::size_t limit) {
   if (tls) return read_head_tls(limit);

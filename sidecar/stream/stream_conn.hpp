@@ -13,6 +13,7 @@
 
 #include "sidecar/auth/access.hpp"
 #include "sidecar/core/close_reason.hpp"
+#include "sidecar/core/stream_protocol.hpp"
 #include "sidecar/core/topic.hpp"
 #include "sidecar/net/http_request.hpp"
 #include "sidecar/net/libevent.hpp"
@@ -22,6 +23,7 @@
 namespace sidecar {
 
 class Worker;
+struct H2Session;
 
 // Why a stream was let in, kept while it is open: its expiry, and what a reload re-examines.
 struct Admission {
@@ -64,23 +66,30 @@ struct StreamConn {
   // and limits either way. Plain connections pay one test of `tls` per call, nothing more.
   bool is_tls() const { return tls != nullptr; }
   // How it is served, as the access log and GET /streams name it.
-  std::string_view protocol() const { return tls ? "h1+tls" : "h1"; }
+  StreamProtocol protocol_kind() const;
+  std::string_view protocol() const { return to_string(protocol_kind()); }
 
   Worker* worker = nullptr;  // owner; libevent callbacks reach it through the connection
   std::uint64_t serial = 0;  // unique per worker; late callbacks look connections up by it
   UniqueFd fd;
   std::unique_ptr<TlsSession> tls;  // null on the plain listener
-  State state = State::kReading;    // kHandshake first on the TLS listener
-  bool chunked = true;              // HTTP/1.1 framing
-  bool dirty = false;               // in the worker's flush list for this turn
-  bool write_armed = false;         // waiting for the socket to become writable
-  bool subscribed = false;          // counted in the hub's subscriber counts
-  bool indexed = false;             // in the worker's topic index (left only when reaped)
-  bool ip_counted = false;          // counted in ConnectionLimits per IP
-  bool subject_counted = false;     // counted in ConnectionLimits per subject
-  std::uint8_t idle_ticks = 0;      // heartbeat ticks since something was last queued
-  std::uint64_t last_seq = 0;       // newest event id (seq) queued; older live copies are skipped
-  std::uint64_t delivery = 0;       // the worker's last delivery that served this stream
+  // An HTTP/2 stream has no socket (nor `fd`, `tls` or events) of its own: its session's
+  // connection carries it, with the bytes of `out` sent as DATA frames of stream `h2_stream`.
+  H2Session* h2 = nullptr;
+  std::int32_t h2_stream = 0;
+  bool h2_closed = false;  // nghttp2 closed the stream (both ends, or a reset): nothing to reset
+  State state = State::kReading;  // kHandshake first on the TLS listener
+  bool chunked = true;            // HTTP/1.1 framing
+  bool dirty = false;             // in the worker's flush list for this turn
+  bool write_armed = false;       // waiting for the socket to become writable
+  bool subscribed = false;        // counted in the hub's subscriber counts
+  bool indexed = false;           // in the worker's topic index (left only when reaped)
+  bool ip_counted = false;        // counted in ConnectionLimits per IP
+  bool subject_counted = false;   // counted in ConnectionLimits per subject
+  bool open_counted = false;      // counted in StreamStats::streams_open
+  std::uint8_t idle_ticks = 0;    // heartbeat ticks since something was last queued
+  std::uint64_t last_seq = 0;     // newest event id (seq) queued; older live copies are skipped
+  std::uint64_t delivery = 0;     // the worker's last delivery that served this stream
   // Resuming: live events wait (in the worker's held list for it) until the replay is in, so
   // that none is lost or sent twice at the seam (an engine may answer the replay later).
   bool replaying = false;

@@ -9,6 +9,7 @@
 #include "sidecar/sse/sse_format.hpp"
 #include "sidecar/sse/sse_notice.hpp"
 #include "sidecar/stream/access_log.hpp"
+#include "sidecar/stream/h2_response.hpp"
 #include "sidecar/stream/http_response.hpp"
 #include "sidecar/stream/stream_params.hpp"
 
@@ -85,6 +86,7 @@ Worker::~Worker() {
   join();
   // Connections hold events on base_; free them before the base.
   conns_.clear();
+  sessions_.clear();
 }
 
 void Worker::start() {
@@ -286,6 +288,12 @@ void Worker::drain() {
       close(*c, CloseReason::kDrain);  // nothing it could read yet
     }
   }
+  // HTTP/2: GOAWAY once its streams (ending above) are flushed, then each connection closes.
+  for (auto& [serial, session] : sessions_) {
+    if (session->dead) continue;
+    session->going_away = true;
+    mark_session_dirty(*session);
+  }
   flush_dirty();
 }
 
@@ -400,6 +408,7 @@ void Worker::continue_handshake(StreamConn& c) {
     }
   }
   stats_.count_handshake(TlsHandshakeResult::kOk);
+  if (c.tls->alpn() == "h2") return start_h2(c);
   c.state = StreamConn::State::kReading;
   admit(c);
   if (c.state != StreamConn::State::kReading) return;  // refused: the answer is queued
@@ -437,6 +446,13 @@ void Worker::on_deadline(evutil_socket_t, short, void* arg) {
 void Worker::read_request(StreamConn& c) {
   const std::size_t max = config_->limits.max_request_header_bytes;
   if (c.read_head(max + 4) == StreamConn::Io::kGone) return close(c, CloseReason::kClient);
+  // HTTP/2 with prior knowledge (h2c) on the plain listener: a proxy that speaks HTTP/2
+  // upstream opens with the client preface, which no HTTP/1 request line begins with.
+  if (!c.tls && !c.in.empty() && c.in.front() == 'P') {
+    std::string_view in = c.in;
+    if (in.size() < kH2Preface.size() && kH2Preface.starts_with(in)) return;  // the rest comes
+    if (in.starts_with(kH2Preface)) return start_h2(c);
+  }
   auto request = std::make_unique<HttpRequest>();
   std::string error;
   std::size_t consumed = 0;
@@ -516,13 +532,21 @@ void Worker::start_stream(StreamConn& c, std::unique_ptr<Admission> admission,
   }
   c.admission = std::move(admission);
   std::string hello = sse_retry_frame(config_->stream.retry);
-  if (c.chunked) {
-    append_chunk(head, hello);
+  if (c.h2) {
+    respond_h2(c, head, true);
+    c.out.append_copy(hello);
+    stats_.buffered_bytes.add(hello.size());
   } else {
-    head += hello;
+    if (c.chunked) {
+      append_chunk(head, hello);
+    } else {
+      head += hello;
+    }
+    c.out.append_copy(head);
+    stats_.buffered_bytes.add(head.size());
   }
-  c.out.append_copy(head);
-  stats_.buffered_bytes.add(head.size());
+  c.open_counted = true;
+  stats_.streams_open[static_cast<std::size_t>(c.protocol_kind())].add();
   c.idle_ticks = 0;
   mark_dirty(c);
   // Registered before the history query: an event committed meanwhile is found by one of the
@@ -631,10 +655,15 @@ void Worker::serve(StreamConn& c, const Served& served) {
 
 void Worker::answer_and_close(StreamConn& c, std::string_view head, std::string_view body,
                               CloseReason count_as) {
-  c.out.append_copy(head);
+  if (c.h2) {
+    respond_h2(c, head, !body.empty());
+  } else {
+    c.out.append_copy(head);
+    stats_.buffered_bytes.add(head.size());
+  }
   // `body` lives as long as the process (embedded in the binary): nothing to copy.
   if (!body.empty()) c.out.append_static(body);
-  stats_.buffered_bytes.add(head.size() + body.size());
+  stats_.buffered_bytes.add(body.size());
   stats_.count_close(count_as);
   c.close_reason = count_as;
   c.request.reset();
@@ -675,6 +704,16 @@ void Worker::close(StreamConn& c, CloseReason reason) {
   c.ip_counted = c.subject_counted = false;
   if (c.admission) c.admission->expiry.reset();
   c.lifetime.reset();
+  if (c.open_counted) {
+    c.open_counted = false;
+    stats_.streams_open[static_cast<std::size_t>(c.protocol_kind())].sub();
+  }
+  stats_.buffered_bytes.sub(c.out.bytes());
+  c.out.clear();
+  held_.erase(c.serial);
+  schedule_reap();
+  dead_.push_back(&c);
+  if (c.h2) return detach_h2(c);  // the socket is its session's
   c.read_event.reset();
   c.write_event.reset();
   c.deadline.reset();
@@ -691,13 +730,12 @@ void Worker::close(StreamConn& c, CloseReason reason) {
     stats_.tls_open.sub();
   }
   c.fd.reset();
-  stats_.buffered_bytes.sub(c.out.bytes());
-  c.out.clear();
-  held_.erase(c.serial);
   metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
   live_.fetch_sub(1, std::memory_order_relaxed);
-  if (dead_.empty()) event_active(reap_event_.get(), EV_TIMEOUT, 0);
-  dead_.push_back(&c);
+}
+
+void Worker::schedule_reap() {
+  if (dead_.empty() && dead_sessions_.empty()) event_active(reap_event_.get(), EV_TIMEOUT, 0);
 }
 
 void Worker::leave_topics(StreamConn& c) {
@@ -719,6 +757,9 @@ void Worker::on_reap(evutil_socket_t, short, void* self) {
     w->conns_.erase(c->serial);
   }
   w->dead_.clear();
+  // After their streams, which point at them.
+  for (H2Session* s : w->dead_sessions_) w->sessions_.erase(s->serial);
+  w->dead_sessions_.clear();
 }
 
 // ---- fan-out ----
@@ -883,6 +924,7 @@ void Worker::mark_dirty(StreamConn& c) {
 void Worker::check_bound(StreamConn& c) {
   const std::size_t bound = config_->limits.subscriber_buffer_bytes;
   if (c.state != StreamConn::State::kStreaming || c.out.cost() <= bound) return;
+  if (c.h2) return check_h2_bound(c);
   flush(c);
   if (c.state != StreamConn::State::kStreaming || c.out.cost() <= bound) return;
   stats_.events_dropped.add(c.out.events());  // the one that overflowed is among them
@@ -900,6 +942,13 @@ void Worker::flush_dirty() {
     flush(*c);
   }
   dirty_.clear();
+  // HTTP/2 streams only marked their sessions: one write each, every stream's frames in it.
+  for (std::size_t i = 0; i < dirty_sessions_.size(); ++i) {
+    H2Session* s = dirty_sessions_[i];
+    s->dirty = false;
+    send_h2(*s);
+  }
+  dirty_sessions_.clear();
 }
 
 void Worker::on_write(evutil_socket_t, short, void* arg) {
@@ -915,6 +964,11 @@ void Worker::on_write(evutil_socket_t, short, void* arg) {
 
 void Worker::flush(StreamConn& c) {
   if (c.state == StreamConn::State::kDead) return;
+  if (c.h2) {
+    // Its DATA resumes (or its end is sent) when the session writes, with its other streams.
+    c.h2->h2->resume(c.h2_stream);
+    return mark_session_dirty(*c.h2);
+  }
   std::uint64_t written = 0;
   StreamConn::Io io = c.write_out(written);
   stats_.bytes_sent.add(written);
@@ -923,6 +977,301 @@ void Worker::flush(StreamConn& c) {
   if (io == StreamConn::Io::kOk && c.state == StreamConn::State::kClosing) {
     close(c, CloseReason::kClient);
   }
+}
+
+// ---- HTTP/2 ----
+
+H2Settings Worker::h2_settings() const {
+  H2Settings settings;
+  settings.max_concurrent_streams = static_cast<std::uint32_t>(config_->limits.h2_max_streams);
+  settings.max_header_list_bytes = config_->limits.max_request_header_bytes;
+  return settings;
+}
+
+void Worker::start_h2(StreamConn& c) {
+  // h2c: what was read of the preface and after it is the session's first input.
+  std::string early = std::move(c.in);
+  auto owned = std::make_unique<H2Session>();
+  H2Session& s = *owned;
+  s.worker = this;
+  s.serial = c.serial;
+  s.stats = &stats_;
+  s.fd = std::move(c.fd);
+  s.tls = std::move(c.tls);
+  s.peer = c.peer;
+  // The connection it began as goes without a trace: its socket, TLS session and the counts of
+  // an open connection (connections_open, live_, tls_open) are the session's now.
+  c.read_event.reset();
+  c.write_event.reset();
+  c.deadline.reset();
+  c.state = StreamConn::State::kDead;
+  schedule_reap();
+  dead_.push_back(&c);
+  s.read_event.reset(event_new(base_.get(), s.fd.get(), EV_READ | EV_PERSIST, &on_h2_read, &s));
+  s.write_event.reset(event_new(base_.get(), s.fd.get(), EV_WRITE, &on_h2_write, &s));
+  s.idle.reset(evtimer_new(base_.get(), &on_h2_idle, &s));
+  s.h2 = H2Connection::create(h2_settings(), s);
+  sessions_.emplace(s.serial, std::move(owned));
+  stats_.h2_open.add();
+  if (!s.h2) {
+    spdlog::warn("cannot start HTTP/2 for {}: out of memory", s.peer);
+    return close_session(s, CloseReason::kError);
+  }
+  if (s.tls) {
+    auto open = metrics_.connections_open.load(std::memory_order_relaxed);
+    if (auto refusal = admit_connection(open, s.peer, limits_, stats_, draining_)) {
+      s.refusal = std::move(refusal);  // answered to its first request, then GOAWAY
+    } else {
+      s.ip_counted = true;
+    }
+  } else {
+    // On the plain listener it was admitted at accept, as every connection there is.
+    s.ip_counted = c.ip_counted;
+    c.ip_counted = false;
+  }
+  arm_h2_idle(s);
+  event_add(s.read_event.get(), nullptr);
+  if (!early.empty() && !s.h2->receive(early.data(), early.size())) {
+    spdlog::info("HTTP/2 connection from {} closed: {}", s.peer, s.h2->error());
+    return close_session(s, CloseReason::kClient);
+  }
+  // The client's preface and first request may have come with the handshake's last flight.
+  read_h2(s);
+}
+
+void Worker::arm_h2_idle(H2Session& s) {
+  timeval tv = to_timeval(config_->limits.request_timeout);
+  event_add(s.idle.get(), &tv);
+}
+
+void Worker::on_h2_idle(evutil_socket_t, short, void* arg) {
+  auto& s = *static_cast<H2Session*>(arg);
+  Worker& w = *s.worker;
+  if (s.dead || !s.streams.empty()) return;
+  // No stream for a whole request_timeout (a client that connects and asks for nothing, or
+  // whose tabs all closed): GOAWAY, and the socket closes now whether or not it was read.
+  s.going_away = true;
+  w.send_h2(s);
+  if (!s.dead) w.close_session(s, CloseReason::kTimeout);
+  w.flush_dirty();
+}
+
+void Worker::on_h2_read(evutil_socket_t, short, void* arg) {
+  auto& s = *static_cast<H2Session*>(arg);
+  Worker& w = *s.worker;
+  w.read_h2(s);
+  w.flush_dirty();
+}
+
+void Worker::on_h2_write(evutil_socket_t, short, void* arg) {
+  auto& s = *static_cast<H2Session*>(arg);
+  Worker& w = *s.worker;
+  s.write_armed = false;
+  w.send_h2(s);
+  w.flush_dirty();
+}
+
+void Worker::read_h2(H2Session& s) {
+  if (s.dead) return;
+  bool protocol_error = false;
+  H2Session::Io io = s.read_in(protocol_error);
+  handle_h2_events(s);
+  if (s.dead) return;
+  if (protocol_error) {
+    // A protocol error or a flood (rapid reset, CONTINUATION, SETTINGS or PING floods): the
+    // GOAWAY nghttp2 queued goes out if the socket takes it, and the connection closes.
+    spdlog::info("HTTP/2 connection from {} closed: {}", s.peer, s.h2->error());
+    s.going_away = s.goaway_sent = true;  // nghttp2's own GOAWAY says why, if it sent one
+    send_h2(s);
+    if (!s.dead) close_session(s, CloseReason::kClient);
+    return;
+  }
+  if (io == H2Session::Io::kGone) return close_session(s, CloseReason::kClient);
+  if (io == H2Session::Io::kMore) event_active(s.read_event.get(), EV_READ, 0);
+  // SETTINGS and PING acknowledgements, responses queued meanwhile: they leave with this turn.
+  mark_session_dirty(s);
+}
+
+void Worker::send_h2(H2Session& s) {
+  for (;;) {
+    if (s.dead) return;
+    std::uint64_t written = 0;
+    H2Session::Io io = s.write_out(written);
+    stats_.bytes_sent.add(written);
+    handle_h2_events(s);  // streams whose end (or reset) just left
+    if (s.dead) return;
+    if (io == H2Session::Io::kGone) return close_session(s, CloseReason::kClient);
+    if (io != H2Session::Io::kOk) return;
+    // Everything written. Going away, its last stream ended: GOAWAY now, then close.
+    if (s.going_away && s.streams.empty() && !s.goaway_sent) {
+      s.goaway_sent = true;
+      s.h2->go_away();
+      continue;
+    }
+    if (s.h2->finished() || (s.goaway_sent && s.streams.empty())) {
+      close_session(s, draining_ ? CloseReason::kDrain : CloseReason::kClient);
+    }
+    return;
+  }
+}
+
+void Worker::handle_h2_events(H2Session& s) {
+  for (H2Event& event : s.h2->take_events()) {
+    if (s.dead) return;
+    if (auto* request = std::get_if<H2Request>(&event)) {
+      open_h2_stream(s, *request);
+      continue;
+    }
+    const auto& closed = std::get<H2Closed>(event);
+    auto it = s.streams.find(closed.stream_id);
+    if (it == s.streams.end()) continue;  // refused or reset by nghttp2 before it was ours
+    StreamConn& c = *it->second;
+    c.h2_closed = true;
+    // Ended as it should (its END_STREAM sent: counted when its end was decided), or reset by
+    // the client, which closed the tab or navigated away.
+    close(c, CloseReason::kClient);
+  }
+}
+
+void Worker::open_h2_stream(H2Session& s, H2Request& request) {
+  auto conn = std::make_unique<StreamConn>();
+  StreamConn& c = *conn;
+  c.serial = next_serial_++;
+  c.worker = this;
+  c.peer = s.peer;
+  c.h2 = &s;
+  c.h2_stream = request.stream_id;
+  c.chunked = false;  // DATA frames carry the events; HTTP/2 has no chunked coding
+  c.state = StreamConn::State::kReading;
+  conns_.emplace(c.serial, std::move(conn));
+  s.streams[request.stream_id] = &c;
+  event_del(s.idle.get());
+  if (s.refusal) {
+    s.going_away = true;  // GOAWAY after this answer
+    return refuse(c, *s.refusal);
+  }
+  // Per IP, streams count: the connection's own count covers one of them, each other one is
+  // counted by itself (and may be refused as a connection would be).
+  if (s.ip_slot_stream == 0) {
+    s.ip_slot_stream = c.serial;
+  } else if (limits_.admit_ip_stream(c.peer) == ConnectionLimits::Verdict::kOk) {
+    c.ip_counted = true;
+  } else {
+    stats_.limited_ip_connections.add();
+    return refuse(
+        c, Answer{429, "too many open connections from this address", {{"Retry-After", "5"}}});
+  }
+  switch (request.result) {
+    case HttpParse::kTooLarge:
+      return refuse(c, Answer{431, request.error});
+    case HttpParse::kMalformed:
+      return refuse(c, Answer{400, request.error});
+    case HttpParse::kDone:
+    case HttpParse::kIncomplete:
+      break;
+  }
+  if (request.has_body && request.request.method == "GET") {
+    return refuse(c, Answer{400, "a GET request has no body; send the stream request without one"});
+  }
+  c.request = std::make_unique<HttpRequest>(std::move(request.request));
+  handle_request(c);
+}
+
+void Worker::respond_h2(StreamConn& c, std::string_view response, bool more_body) {
+  SplitResponse split = split_response(response);
+  if (!split.body.empty()) {
+    c.out.append_copy(split.body);
+    stats_.buffered_bytes.add(split.body.size());
+  }
+  // Without a body the HEADERS end the stream (a 204 preflight, a 304, HEAD).
+  c.h2->h2->respond(c.h2_stream, split.status, split.headers, more_body || !split.body.empty());
+  mark_session_dirty(*c.h2);
+}
+
+void Worker::detach_h2(StreamConn& c) {
+  H2Session& s = *c.h2;
+  s.streams.erase(c.h2_stream);
+  if (s.ip_slot_stream == c.serial) s.ip_slot_stream = 0;
+  if (s.dead) return;
+  if (!c.h2_closed) {
+    // Ended here while still open (a slow consumer): the client is told at once, and the
+    // connection's other streams go on.
+    c.h2_closed = true;
+    s.h2->reset(c.h2_stream, NGHTTP2_CANCEL);
+    mark_session_dirty(s);
+  }
+  if (s.streams.empty()) {
+    if (s.going_away) {
+      mark_session_dirty(s);  // it closes once flushed
+    } else {
+      arm_h2_idle(s);
+    }
+  }
+}
+
+void Worker::check_h2_bound(StreamConn& c) {
+  const std::size_t bound = config_->limits.subscriber_buffer_bytes;
+  H2Session& s = *c.h2;
+  // As over HTTP/1: written first, so that a fast reader takes a burst at once.
+  send_h2(s);
+  if (c.state != StreamConn::State::kStreaming || c.out.cost() <= bound) return;
+  if (s.blocked()) {
+    // The socket itself stopped taking bytes: the client reads none of its streams.
+    spdlog::info(
+        "HTTP/2 connection from {} closed: more than {} bytes unsent on a stream and its socket "
+        "full (slow consumer on every stream)",
+        s.peer, bound);
+    return close_session(s, CloseReason::kSlow);
+  }
+  // The socket takes bytes but this stream's flow-control window stays closed: its tab stopped
+  // reading (or a zero-window stall). Reset alone, counted as a slow consumer.
+  stats_.events_dropped.add(c.out.events());
+  spdlog::info("HTTP/2 stream from {} reset: more than {} bytes unsent (slow consumer)", c.peer,
+               bound);
+  close(c, CloseReason::kSlow);
+}
+
+void Worker::mark_session_dirty(H2Session& s) {
+  if (s.dirty || s.dead) return;
+  s.dirty = true;
+  dirty_sessions_.push_back(&s);
+}
+
+void Worker::close_session(H2Session& s, CloseReason reason) {
+  if (s.dead) return;
+  s.dead = true;  // first: its streams leave without resetting themselves through it
+  std::vector<StreamConn*> streams;
+  streams.reserve(s.streams.size());
+  for (auto& [id, c] : s.streams) streams.push_back(c);
+  for (StreamConn* c : streams) {
+    if (reason == CloseReason::kSlow) stats_.events_dropped.add(c->out.events());
+    c->h2_closed = true;
+    close(*c, reason);
+  }
+  s.streams.clear();
+  s.read_event.reset();
+  s.write_event.reset();
+  s.idle.reset();
+  if (reason == CloseReason::kSlow) {
+    // As for an HTTP/1 slow consumer: a reset, so the kernel does not hold its unread bytes.
+    linger abort{1, 0};
+    setsockopt(s.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  } else if (s.tls) {
+    s.tls->shutdown();
+  }
+  if (s.tls) {
+    s.tls.reset();
+    stats_.tls_open.sub();
+  }
+  s.fd.reset();
+  std::string().swap(s.unsent);
+  if (s.ip_counted) limits_.release_ip(s.peer);
+  s.ip_counted = false;
+  stats_.h2_open.sub();
+  metrics_.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  schedule_reap();
+  dead_sessions_.push_back(&s);
 }
 
 // ---- heartbeats ----

@@ -29,6 +29,7 @@
 #include "sidecar/stream/acceptor.hpp"
 #include "sidecar/stream/connection_limits.hpp"
 #include "sidecar/stream/delivery_plan.hpp"
+#include "sidecar/stream/h2_session.hpp"
 #include "sidecar/stream/stream_conn.hpp"
 #include "sidecar/stream/stream_request.hpp"
 #include "sidecar/stream/subscription_index.hpp"
@@ -102,6 +103,28 @@ class Worker final : public EventListener {
   void continue_handshake(StreamConn& c);
   void admit(StreamConn& c);
   void read_request(StreamConn& c);
+  // HTTP/2 (ALPN h2): the connection `c` began as becomes a session; its streams are
+  // StreamConns that go through handle_request() and the rest like any other.
+  void start_h2(StreamConn& c);
+  static void on_h2_read(evutil_socket_t, short, void* session);
+  static void on_h2_write(evutil_socket_t, short, void* session);
+  static void on_h2_idle(evutil_socket_t, short, void* session);
+  H2Settings h2_settings() const;
+  void read_h2(H2Session& s);
+  // Writes the session now (one gathered write) and handles what that ended.
+  void send_h2(H2Session& s);
+  // The requests and stream ends that nghttp2 reported while reading or writing.
+  void handle_h2_events(H2Session& s);
+  void open_h2_stream(H2Session& s, H2Request& request);
+  // The response head of an HTTP/2 stream, from the HTTP/1 text `response` (its head and any
+  // body, which is queued); `more_body`: bytes the caller queues after it.
+  void respond_h2(StreamConn& c, std::string_view response, bool more_body);
+  // A stream left its session (ended, reset, or the session closes).
+  void detach_h2(StreamConn& c);
+  void close_session(H2Session& s, CloseReason reason);
+  void mark_session_dirty(H2Session& s);
+  void arm_h2_idle(H2Session& s);
+  void schedule_reap();
   void handle_request(StreamConn& c);
   void on_decision(std::uint64_t serial, AccessDecision decision, AccessRequest request,
                    const std::string& last_event_id, std::size_t latest);
@@ -144,6 +167,9 @@ class Worker final : public EventListener {
   // Over its buffer bound, a stream is written first (a fast reader drains a burst at once)
   // and disconnected as a slow consumer if it stays over.
   void check_bound(StreamConn& c);
+  // The same for an HTTP/2 stream: reset alone when its flow-control window stayed closed, or
+  // the whole connection closed when its socket is the one that stopped taking bytes.
+  void check_h2_bound(StreamConn& c);
   void flush(StreamConn& c);
   void flush_dirty();
   void arm_heartbeat();
@@ -184,6 +210,10 @@ class Worker final : public EventListener {
   std::unordered_map<std::uint64_t, Held> held_;
   std::vector<StreamConn*> dirty_;
   std::vector<StreamConn*> dead_;
+  // HTTP/2 connections, by the serial of the connection each began as.
+  std::unordered_map<std::uint64_t, std::unique_ptr<H2Session>> sessions_;
+  std::vector<H2Session*> dirty_sessions_;  // to write at the end of this turn's flush
+  std::vector<H2Session*> dead_sessions_;
   std::uint64_t next_serial_ = 1;
   std::uint64_t deliveries_ = 0;
   bool draining_ = false;

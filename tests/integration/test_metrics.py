@@ -45,7 +45,7 @@ class MetricsTest(SidecarTestCase):
         # fraction.
         for line in text.splitlines():
             if line and not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[a-z0-9_]+"\})? \d+$'
+                self.assertRegex(line, r'^[a-z_0-9]+(\{[a-z_]+="[a-z0-9_+]+"\})? \d+$'
                                  if not line.startswith("process_") else
                                  r'^process_[a-z_]+ \d+(\.\d+)?$')
         # A fresh sidecar starts at zero.

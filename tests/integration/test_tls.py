@@ -221,12 +221,18 @@ class TlsListenerTest(SidecarTestCase):
         client = self.tls_stream(["public.noalpn"], context=client_context(self.certs, alpn=()))
         self.assertIsNone(client.sock.selected_alpn_protocol())
 
-    def test_a_client_offering_only_h2_is_refused_with_no_application_protocol(self):
+    def test_a_client_offering_neither_h2_nor_http11_is_refused_with_no_application_protocol(self):
         sc = self.start_tls()
         with self.assertRaises(ssl.SSLError) as raised:
-            TlsSSEClient(self.tls_port, client_context(self.certs, alpn=("h2",))).close()
+            TlsSSEClient(self.tls_port, client_context(self.certs, alpn=("spdy/3", "h3"))).close()
         self.assertIn("NO APPLICATION PROTOCOL", str(raised.exception).upper().replace("_", " "))
         sc.wait_metric('sse_tls_handshakes_total{result="alpn"}', lambda v: v == 1)
+
+    def test_alpn_prefers_h2_and_accepts_a_client_offering_only_h2(self):
+        self.start_tls()
+        for offer in (("h2",), ("http/1.1", "h2")):
+            sock = self.track(TlsSSEClient(self.tls_port, client_context(self.certs, alpn=offer)))
+            self.assertEqual(sock.sock.selected_alpn_protocol(), "h2", offer)
 
     def test_tls_1_1_is_refused(self):
         sc = self.start_tls()

@@ -177,3 +177,15 @@ TEST_CASE("configure() applies new limits to the streams already counted", "[con
   l.configure(limits(0, 0));
   CHECK(admit(l, "198.51.100.1") == Verdict::kOk);
 }
+
+TEST_CASE("further HTTP/2 streams count per IP, without the connect rate", "[connection_limits]") {
+  // A rate that allows a single new connection: streams on it do not take from it.
+  ConnectionLimits l(limits(3, 0, 0.001, 1));
+  CHECK(admit(l, "203.0.113.9") == Verdict::kOk);
+  CHECK(l.admit_ip_stream("203.0.113.9") == Verdict::kOk);
+  CHECK(l.admit_ip_stream("203.0.113.9") == Verdict::kOk);
+  CHECK(l.admit_ip_stream("203.0.113.9") == Verdict::kTooManyForIp);
+  l.release_ip("203.0.113.9");
+  CHECK(l.admit_ip_stream("203.0.113.9") == Verdict::kOk);
+  CHECK(admit(l, "203.0.113.10") == Verdict::kOk);  // another address has its own count
+}

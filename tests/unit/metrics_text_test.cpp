@@ -156,6 +156,19 @@ struct Known {
       w0.tls_handshakes[i].add(400);
       w1.tls_handshakes[i].add(i);
     }
+    // HTTP/2: split over both workers, so each sample is their sum.
+    w0.h2_open.add(1);
+    w1.h2_open.add(1);
+    for (std::size_t i = 0; i < w0.streams_open.size(); ++i) {
+      w0.streams_open[i].add(500);
+      w1.streams_open[i].add(i);
+    }
+    for (std::size_t i = 0; i < w0.h2_resets.size(); ++i) {
+      w0.h2_resets[i].add(600);
+      w1.h2_resets[i].add(i);
+      w0.h2_goaways[i].add(700);
+      w1.h2_goaways[i].add(i);
+    }
   }
 };
 
@@ -205,6 +218,10 @@ TEST_CASE("metrics text: every family with its type", "[metrics_text]") {
       {"sse_ingest_errors_total", "counter"},
       {"sse_connections_open_by_transport", "gauge"},
       {"sse_tls_handshakes_total", "counter"},
+      {"sse_streams_open_by_protocol", "gauge"},
+      {"sse_h2_connections_open", "gauge"},
+      {"sse_h2_stream_resets_total", "counter"},
+      {"sse_h2_goaways_total", "counter"},
       {"sse_publisher_connections", "gauge"},
       {"sse_publisher_paused_total", "counter"},
       {"sse_publisher_closed_total", "counter"},
@@ -242,6 +259,41 @@ TEST_CASE("metrics text: each sample shows its own counter", "[metrics_text]") {
       {"sse_tls_handshakes_total{result=\"not_tls\"}", "405"},
       {"sse_tls_handshakes_total{result=\"closed\"}", "406"},
       {"sse_tls_handshakes_total{result=\"other\"}", "407"},
+      {"sse_streams_open_by_protocol{protocol=\"h1\"}", "500"},
+      {"sse_streams_open_by_protocol{protocol=\"h1+tls\"}", "501"},
+      {"sse_streams_open_by_protocol{protocol=\"h2\"}", "502"},
+      {"sse_streams_open_by_protocol{protocol=\"h2c\"}", "503"},
+      {"sse_h2_connections_open", "2"},
+      {"sse_h2_stream_resets_total{reason=\"no_error\"}", "600"},
+      {"sse_h2_stream_resets_total{reason=\"protocol_error\"}", "601"},
+      {"sse_h2_stream_resets_total{reason=\"internal_error\"}", "602"},
+      {"sse_h2_stream_resets_total{reason=\"flow_control_error\"}", "603"},
+      {"sse_h2_stream_resets_total{reason=\"settings_timeout\"}", "604"},
+      {"sse_h2_stream_resets_total{reason=\"stream_closed\"}", "605"},
+      {"sse_h2_stream_resets_total{reason=\"frame_size_error\"}", "606"},
+      {"sse_h2_stream_resets_total{reason=\"refused_stream\"}", "607"},
+      {"sse_h2_stream_resets_total{reason=\"cancel\"}", "608"},
+      {"sse_h2_stream_resets_total{reason=\"compression_error\"}", "609"},
+      {"sse_h2_stream_resets_total{reason=\"connect_error\"}", "610"},
+      {"sse_h2_stream_resets_total{reason=\"enhance_your_calm\"}", "611"},
+      {"sse_h2_stream_resets_total{reason=\"inadequate_security\"}", "612"},
+      {"sse_h2_stream_resets_total{reason=\"http_1_1_required\"}", "613"},
+      {"sse_h2_stream_resets_total{reason=\"other\"}", "614"},
+      {"sse_h2_goaways_total{reason=\"no_error\"}", "700"},
+      {"sse_h2_goaways_total{reason=\"protocol_error\"}", "701"},
+      {"sse_h2_goaways_total{reason=\"internal_error\"}", "702"},
+      {"sse_h2_goaways_total{reason=\"flow_control_error\"}", "703"},
+      {"sse_h2_goaways_total{reason=\"settings_timeout\"}", "704"},
+      {"sse_h2_goaways_total{reason=\"stream_closed\"}", "705"},
+      {"sse_h2_goaways_total{reason=\"frame_size_error\"}", "706"},
+      {"sse_h2_goaways_total{reason=\"refused_stream\"}", "707"},
+      {"sse_h2_goaways_total{reason=\"cancel\"}", "708"},
+      {"sse_h2_goaways_total{reason=\"compression_error\"}", "709"},
+      {"sse_h2_goaways_total{reason=\"connect_error\"}", "710"},
+      {"sse_h2_goaways_total{reason=\"enhance_your_calm\"}", "711"},
+      {"sse_h2_goaways_total{reason=\"inadequate_security\"}", "712"},
+      {"sse_h2_goaways_total{reason=\"http_1_1_required\"}", "713"},
+      {"sse_h2_goaways_total{reason=\"other\"}", "714"},
       {"sse_connections_total", "2"},
       {"sse_connections_closed_total{reason=\"client\"}", "100"},
       {"sse_connections_closed_total{reason=\"slow_consumer\"}", "101"},
@@ -307,7 +359,7 @@ TEST_CASE("metrics text: a fresh Metrics renders every sample as 0", "[metrics_t
   Exposition e = parse(render_metrics(m, HistoryStats{}));
   INFO(problems_of(e));
   CHECK(e.problems.empty());
-  CHECK(e.samples.size() == 66);
+  CHECK(e.samples.size() == 66 + 4 + 1 + 2 * 15);
   for (const auto& [key, value] : e.samples) {
     INFO(key);
     CHECK(value == "0");
