@@ -13,7 +13,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 try:
@@ -33,8 +32,8 @@ import hpack
 from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame)
 
-from sidecar_harness import DEFAULT_TIMEOUT, TOKEN, SidecarTestCase, free_port
-from test_tls import LEAF_SERIAL, RENEWED_SERIAL, Certificates, TlsSSEClient, client_context
+from sidecar_harness import DEFAULT_TIMEOUT, TOKEN
+from test_tls import LEAF_SERIAL, RENEWED_SERIAL, TlsSSEClient, TlsTestCase, client_context
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 CANCEL = 0x8
@@ -242,33 +241,7 @@ class RawH2:
         return code
 
 
-class H2TestCase(SidecarTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.certs = Certificates()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.certs.cleanup()
-
-    def start_h2(self, extra=None):
-        """A sidecar with both listeners; its certificate files are copies the test may change."""
-        workdir = tempfile.mkdtemp(prefix="sse-h2-files-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, workdir, True)
-        self.cert_file = os.path.join(workdir, "fullchain.pem")
-        self.key_file = os.path.join(workdir, "privkey.pem")
-        shutil.copy(self.certs.leaf[0], self.cert_file)
-        shutil.copy(self.certs.leaf[1], self.key_file)
-        os.chmod(self.key_file, 0o600)
-        self.tls_port = free_port()
-        overrides = {
-            "listen": {"sse_tls": "127.0.0.1:%d" % self.tls_port},
-            "tls": {"certificate_file": self.cert_file, "key_file": self.key_file},
-        }
-        for key, value in (extra or {}).items():
-            overrides.setdefault(key, {}).update(value)
-        return self.start_sidecar(overrides)
+class H2TestCase(TlsTestCase):
 
     def client(self, **kw):
         return self.track(H2Client(self.tls_port, self.certs, **kw))
@@ -292,7 +265,7 @@ class H2TestCase(SidecarTestCase):
 class Http2StreamingTest(H2TestCase):
 
     def test_curl_streams_events_over_http2(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         proc = subprocess.Popen(
             self.curl("/events?topic=public.curl", "-N", "--max-time", "20", "-w",
                       "\nversion=%{http_version}\n"),
@@ -325,7 +298,7 @@ class Http2StreamingTest(H2TestCase):
         sc.wait_for_log("proto=h2\n")
 
     def test_nghttp_receives_the_stream_and_its_events(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         proc = subprocess.Popen(
             ["nghttp", "-v", "--timeout=20", "https://127.0.0.1:%d/events?topic=public.ng"
              % self.tls_port], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -341,7 +314,7 @@ class Http2StreamingTest(H2TestCase):
         self.assertIn("recv GOAWAY frame", text)
 
     def test_twelve_streams_on_one_connection_each_receive_their_topic(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         client = self.client()
         ids = [client.open_stream(["public.tab%d" % i]) for i in range(12)]
         m = sc.metrics()
@@ -357,7 +330,7 @@ class Http2StreamingTest(H2TestCase):
             self.assertEqual([e["data"] for e in client.streams[sid].events()], ["tab %d" % i])
 
     def test_nghttp_opens_twelve_streams_on_one_connection(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         uris = ["https://127.0.0.1:%d/events?topic=public.n%d" % (self.tls_port, i)
                 for i in range(12)]
         proc = subprocess.Popen(["nghttp", "--timeout=20"] + uris, stdout=subprocess.PIPE,
@@ -373,7 +346,7 @@ class Http2StreamingTest(H2TestCase):
             self.assertIn(b"data: n%d\n" % i, out)
 
     def test_last_event_id_resumes_over_http2(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         first = self.publish(sc, "public.resume", "one")["id"]
         self.publish(sc, "public.resume", "two")
         self.publish(sc, "public.resume", "three")
@@ -385,14 +358,14 @@ class Http2StreamingTest(H2TestCase):
         client.wait(lambda: len(client.streams[sid].events()) == 3, "the live event")
 
     def test_heartbeats_reach_an_idle_stream(self):
-        self.start_h2({"stream": {"heartbeat_interval": "200ms"}})
+        self.start_tls({"stream": {"heartbeat_interval": "200ms"}})
         client = self.client()
         sid = client.open_stream(["public.quiet"])
         client.wait(lambda: b"\n:\n" in client.streams[sid].data
                     or client.streams[sid].data.count(b":") > 1, "a heartbeat comment")
 
     def test_a_reload_serves_the_new_certificate_and_open_h2_streams_keep_going(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         old = self.client()
         sid = old.open_stream(["public.reload"])
         self.assertEqual("%X" % int(old.sock.getpeercert()["serialNumber"], 16), LEAF_SERIAL)
@@ -413,7 +386,7 @@ class H2cPriorKnowledgeTest(H2TestCase):
     """HTTP/2 with prior knowledge on the plain listener, as a proxy speaking HTTP/2 upstream."""
 
     def test_curl_with_prior_knowledge_streams_over_the_plain_listener(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         proc = subprocess.Popen(
             ["curl", "-sS", "-N", "--http2-prior-knowledge", "--max-time", "20",
              "http://127.0.0.1:%d/events?topic=public.h2c" % sc.sse_port],
@@ -431,7 +404,7 @@ class H2cPriorKnowledgeTest(H2TestCase):
         sc.wait_for_log("proto=h2c\n")
 
     def test_nghttp_opens_streams_and_http1_still_works_on_the_same_listener(self):
-        sc = self.start_h2()
+        sc = self.start_tls()
         uris = ["http://127.0.0.1:%d/events?topic=public.c%d" % (sc.sse_port, i)
                 for i in range(3)]
         proc = subprocess.Popen(["nghttp", "--timeout=20"] + uris, stdout=subprocess.PIPE,
@@ -468,7 +441,7 @@ class Http2AnswersTest(H2TestCase):
         return stream.status, fields, bytes(stream.data)
 
     def test_refusals_and_preflight_match_http11(self):
-        sc = self.start_h2({"cors": {"allow_origins": [ORIGIN]},
+        sc = self.start_tls({"cors": {"allow_origins": [ORIGIN]},
                             "access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
@@ -496,7 +469,7 @@ class Http2AnswersTest(H2TestCase):
         self.assertEqual(client.streams[sid].status, 200)
 
     def test_a_token_opens_a_private_stream_over_h2(self):
-        sc = self.start_h2({"access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
+        sc = self.start_tls({"access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
         sid = client.open_stream(["private.a"], [("authorization", "Bearer " + SUBSCRIBER)])
@@ -507,7 +480,7 @@ class Http2AnswersTest(H2TestCase):
         self.assertEqual(json.loads(body)["streams"][0]["subject"], "alice")
 
     def test_a_get_with_a_body_is_refused(self):
-        self.start_h2()
+        self.start_tls()
         client = self.client()
         sid = client.request("/events?topic=public.body", end_stream=False)
         client.conn.send_data(sid, b"x" * 100, end_stream=True)
@@ -522,7 +495,7 @@ class Http2AnswersTest(H2TestCase):
 class Http2LimitsTest(H2TestCase):
 
     def test_a_stalled_stream_is_reset_as_slow_while_its_neighbour_keeps_receiving(self):
-        sc = self.start_h2({"limits": {"subscriber_buffer_bytes": "8KiB"}})
+        sc = self.start_tls({"limits": {"subscriber_buffer_bytes": "8KiB"}})
         # A small window per stream: the held one closes after 4 KiB; the connection's own
         # window is kept open for both.
         client = self.client(settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 4096})
@@ -547,7 +520,7 @@ class Http2LimitsTest(H2TestCase):
         sc.wait_for_log("reason=slow_consumer proto=h2")
 
     def test_a_client_that_stops_reading_its_socket_is_slow_on_every_stream(self):
-        sc = self.start_h2({"limits": {"subscriber_buffer_bytes": "16KiB"}})
+        sc = self.start_tls({"limits": {"subscriber_buffer_bytes": "16KiB"}})
         # Windows so large that flow control never stops the server: only the socket can.
         client = self.client(rcvbuf=4096,
                              settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
@@ -580,7 +553,7 @@ class Http2LimitsTest(H2TestCase):
                    and other.streams[sid].events()[-1]["data"] == "after", "the reader's event")
 
     def test_h2_max_streams_refuses_the_extra_stream(self):
-        sc = self.start_h2({"limits": {"h2_max_streams": 2}})
+        sc = self.start_tls({"limits": {"h2_max_streams": 2}})
         raw = self.raw()
         raw.preface()
         # Three requests before the server's SETTINGS could be read: the third is refused.
@@ -601,7 +574,7 @@ class Http2LimitsTest(H2TestCase):
         self.assertEqual(sc.metric('sse_streams_open_by_protocol{protocol="h2"}'), 2)
 
     def test_streams_count_against_the_per_subject_and_per_ip_limits(self):
-        sc = self.start_h2({"limits": {"max_connections_per_ip": 2, "max_connections_per_subject": 1},
+        sc = self.start_tls({"limits": {"max_connections_per_ip": 2, "max_connections_per_subject": 1},
                             "access": {"tokens": [{"token": SUBSCRIBER, "subject": "alice",
                                                    "topics": ["private.*"]}]}})
         client = self.client()
@@ -620,7 +593,7 @@ class Http2LimitsTest(H2TestCase):
         self.assertEqual(m['sse_connections_limited_total{limit="per_ip"}'], 1)
 
     def test_drain_ends_each_stream_with_a_hint_then_goaway(self):
-        sc = self.start_h2({"stream": {"retry": "700ms"}})
+        sc = self.start_tls({"stream": {"retry": "700ms"}})
         client = self.client()
         sid = client.open_stream(["public.drain"])
         sc.signal(signal.SIGTERM)
@@ -637,7 +610,7 @@ class Http2LimitsTest(H2TestCase):
         self.assertIn("reason=drain proto=h2", sc.log())
 
     def test_an_idle_connection_is_closed_after_the_request_timeout(self):
-        sc = self.start_h2({"limits": {"request_timeout": "500ms"}})
+        sc = self.start_tls({"limits": {"request_timeout": "500ms"}})
         client = self.client()
         client.wait(lambda: client.goaway is not None or client.closed, "GOAWAY", timeout=10)
         self.assertEqual(client.goaway.error_code, NO_ERROR)
@@ -648,7 +621,7 @@ class Http2AttackTest(H2TestCase):
     """Each attack is answered within its bound, and a second client keeps streaming."""
 
     def setUp(self):
-        self.sc = self.start_h2()
+        self.sc = self.start_tls()
         self.bystander = self.client()
         self.bystander_id = self.bystander.open_stream(["public.bystander"])
         self.sent = 0

@@ -112,7 +112,8 @@ def serial_of(sock):
     return "%X" % int(sock.getpeercert()["serialNumber"], 16)
 
 
-class TlsListenerTest(SidecarTestCase):
+class TlsTestCase(SidecarTestCase):
+    """A test CA and leaf for the class, and a sidecar with both stream listeners."""
 
     @classmethod
     def setUpClass(cls):
@@ -140,6 +141,9 @@ class TlsListenerTest(SidecarTestCase):
         for key, value in (extra or {}).items():
             overrides.setdefault(key, {}).update(value)
         return self.start_sidecar(overrides)
+
+
+class TlsListenerTest(TlsTestCase):
 
     def tls_stream(self, topics, context=None, query=None):
         client = self.track(TlsSSEClient(self.tls_port, context or client_context(self.certs)))
