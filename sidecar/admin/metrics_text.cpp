@@ -42,6 +42,12 @@ std::string render_metrics(const Metrics& m, const HistoryStats& history) {
     std::string label = "result=\"" + std::string(to_string(result)) + "\"";
     sample(out, "sse_tls_handshakes_total", m.handshakes(result), label);
   }
+  // Only with listen.sse_tls: a zero would read as a certificate that expired in 1970.
+  if (std::uint64_t expiry = get(m.tls_certificate_expiry)) {
+    family(out, "sse_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "When the certificate listen.sse_tls serves expires (its notAfter), in unix seconds.");
+    sample(out, "sse_tls_certificate_expiry_timestamp_seconds", expiry);
+  }
   family(out, "sse_streams_open_by_protocol", "gauge",
          "Open streams by protocol: h1 or h2c (listen.sse), h1+tls or h2 (listen.sse_tls); an "
          "HTTP/2 connection carries several.");

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -159,6 +160,8 @@ bool Server::start() {
       return false;
     }
     spdlog::info("TLS certificate: {}", tls_->description());
+    metrics_.tls_certificate_expiry =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, tls_->not_after()));
   }
   publishers_ = std::make_unique<PublisherAccess>(cfg);
   admin_ = std::make_unique<AdminServer>(base_.get(), *hub_, presence_tracker_, metrics_, config_,
@@ -304,6 +307,8 @@ void Server::reload_config() {
     tls_ = tls;
     for (auto& w : workers_) w->post([tls](Worker& worker) { worker.set_tls_context(tls); });
     spdlog::info("TLS certificate reloaded: {}", tls_->description());
+    metrics_.tls_certificate_expiry =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, tls_->not_after()));
   }
   auto next = std::make_shared<const Config>(std::move(*load.config));
   config_ = next;

@@ -49,6 +49,8 @@ struct Metrics {
   Counter presence_webhook_dropped{0};   // changes given up on (retries spent, queue full)
   Counter presence_webhook_queued{0};    // changes waiting to be sent (a gauge)
   Counter worker_queue_overflows{0};     // times a worker fell limits.worker_queue_bytes behind
+  // The notAfter (unix seconds) of the certificate listen.sse_tls serves; 0 without TLS.
+  Counter tls_certificate_expiry{0};
 
   // One per stream worker; added on the main thread before the workers start, never removed
   // while they run (a deque keeps references stable).

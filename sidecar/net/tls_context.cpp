@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <vector>
 
 namespace sidecar {
@@ -72,6 +73,13 @@ std::string describe(X509* leaf) {
   }
   out += ", valid until " + asn1_time_text(X509_get0_notAfter(leaf));
   return out;
+}
+
+// notAfter as seconds since the epoch (0 when it cannot be read).
+std::int64_t expiry_of(X509* leaf) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
 }
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
@@ -178,7 +186,9 @@ std::shared_ptr<const TlsContext> TlsContext::create(std::string_view certificat
     return failed("cannot use the key");
   }
   std::string description = describe(chain.front().get());
-  return std::shared_ptr<const TlsContext>(new TlsContext(std::move(ctx), std::move(description)));
+  const std::int64_t not_after = expiry_of(chain.front().get());
+  return std::shared_ptr<const TlsContext>(
+      new TlsContext(std::move(ctx), std::move(description), not_after));
 }
 
 }  // namespace sidecar

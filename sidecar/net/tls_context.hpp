@@ -8,6 +8,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,13 +47,17 @@ class TlsContext {
   SSL_CTX* get() const { return ctx_.get(); }
   // The leaf certificate, for logs: "subject CN=…, serial 1A2B, valid until …".
   const std::string& description() const { return description_; }
+  // When the leaf certificate expires, in seconds since the epoch (its notAfter), so that an
+  // alert can fire before clients start refusing it.
+  std::int64_t not_after() const { return not_after_; }
 
  private:
-  TlsContext(SslCtxPtr ctx, std::string description)
-      : ctx_(std::move(ctx)), description_(std::move(description)) {}
+  TlsContext(SslCtxPtr ctx, std::string description, std::int64_t not_after)
+      : ctx_(std::move(ctx)), description_(std::move(description)), not_after_(not_after) {}
 
   SslCtxPtr ctx_;
   std::string description_;
+  std::int64_t not_after_;
 };
 
 }  // namespace sidecar

@@ -18,6 +18,7 @@ import unittest
 
 from redis_harness import RedisTestCase
 from sidecar_harness import REPO_ROOT, SidecarTestCase, free_port
+from test_tls import Certificates
 
 try:
     import yaml
@@ -434,13 +435,26 @@ class PromqlNamesTest(unittest.TestCase):
 class ExportedNamesTest(RedisTestCase, SidecarTestCase):
     """Every name the rules and the dashboard use, against the /metrics of real sidecars."""
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certs = Certificates()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.certs.cleanup()
+        super().tearDownClass()
+
     def scrape(self):
-        """The /metrics text of a Redis engine sidecar and of an in-memory one with presence."""
+        """The /metrics text of a Redis engine sidecar and of an in-memory one with presence
+        and a TLS listener."""
         redis = self.start_redis()
         nodes, _ = self.start_redis_sidecars(redis, 1)
         # Presence with a webhook (to a loopback port nobody listens on: nothing is sent
         # while nobody joins).
         memory = self.start_sidecar({
+            "listen": {"sse_tls": "127.0.0.1:%d" % free_port()},
+            "tls": {"certificate_file": self.certs.leaf[0], "key_file": self.certs.leaf[1]},
             "access": {"tokens": [{"token": "monitoring-subscriber-token-0123",
                                    "subject": "alice", "topics": ["chat.*"]}]},
             "presence": {
@@ -462,8 +476,10 @@ class ExportedNamesTest(RedisTestCase, SidecarTestCase):
         for text in self.scrape():
             for name, samples in parse_exposition(text).items():
                 series.setdefault(name, []).extend(samples)
-        # Both sidecars were read: the Redis engine's families and the presence webhook's.
-        missing = [name for name in ("sse_engine_up", "sse_presence_webhook_dropped_total")
+        # Both sidecars were read: the Redis engine's families, the presence webhook's and
+        # the TLS listener's.
+        missing = [name for name in ("sse_engine_up", "sse_presence_webhook_dropped_total",
+                                     "sse_tls_certificate_expiry_timestamp_seconds")
                    if name not in series]
         self.assertEqual(missing, [])
         return series

@@ -51,7 +51,7 @@ class Certificates:
             "-nodes", "-keyout", self.path("ca.key"), "-out", self.path("ca.pem"), "-days", "2",
             "-subj", "/CN=sse-sidecar test CA")
         self.leaf = self.sign("leaf", LEAF_SERIAL)
-        self.renewed = self.sign("renewed", RENEWED_SERIAL)
+        self.renewed = self.sign("renewed", RENEWED_SERIAL, days=30)
         # An expired leaf: `openssl ca` takes explicit dates, `x509 -days` only ahead.
         os.makedirs(self.path("db"))
         open(self.path("db/index"), "w").close()
@@ -78,15 +78,22 @@ class Certificates:
             "-nodes", "-keyout", self.path(name + ".key"), "-out", self.path(name + ".csr"),
             "-subj", "/CN=localhost")
 
-    def sign(self, name, serial):
+    def sign(self, name, serial, days=2):
         self.csr(name)
         run("openssl", "x509", "-req", "-in", self.path(name + ".csr"), "-CA",
             self.path("ca.pem"), "-CAkey", self.path("ca.key"), "-set_serial", "0x" + serial,
-            "-days", "2", "-extfile", self.path(name + ".ext"), "-out", self.path(name + ".pem"))
+            "-days", str(days), "-extfile", self.path(name + ".ext"), "-out", self.path(name + ".pem"))
         return (self.path(name + ".pem"), self.path(name + ".key"))
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def not_after(pem):
+    """A certificate's notAfter in unix seconds, as the openssl command reads it."""
+    out = subprocess.run(["openssl", "x509", "-in", pem, "-noout", "-enddate"], check=True,
+                         capture_output=True, text=True).stdout
+    return int(ssl.cert_time_to_seconds(out.strip().split("=", 1)[1]))
 
 
 def client_context(certs, alpn=("http/1.1",)):
@@ -289,12 +296,16 @@ class TlsListenerTest(TlsTestCase):
 
     def test_a_reload_serves_the_new_certificate_and_open_streams_keep_going(self):
         sc = self.start_tls()
+        expiry = "sse_tls_certificate_expiry_timestamp_seconds"
+        self.assertEqual(sc.metric(expiry), not_after(self.certs.leaf[0]))
         old = self.tls_stream(["public.reload"])
         self.assertEqual(serial_of(old.sock), LEAF_SERIAL)
         shutil.copy(self.certs.renewed[0], self.cert_file)
         shutil.copy(self.certs.renewed[1], self.key_file)
         sc.signal(signal.SIGHUP)
         sc.wait_for_log("TLS certificate reloaded")
+        # The renewal's 30 days, for the expiry alert.
+        self.assertEqual(sc.metric(expiry), not_after(self.certs.renewed[0]))
         self.publish(sc, "public.reload", "after reload")
         self.assertEqual(old.next_event().data, "after reload")
         fresh = self.tls_stream(["public.reload"])
