@@ -34,8 +34,9 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
   --cacert FILE         https: trust the CA certificates in this PEM file (default: the
                         system's); the certificate must also name the URL's host
   --insecure            https: accept any certificate, unverified
-  --http2               https: each stream is an HTTP/2 stream (ALPN h2; a server that
-                        chooses http/1.1 fails the streams, it is not fallen back to)
+  --http2               https: each stream is an HTTP/2 stream. ALPN offers h2 and
+                        http/1.1, as browsers do; a server choosing http/1.1 fails the
+                        streams (no fallback: the run measures HTTP/2 or nothing)
   --streams-per-connection K
                         with --http2: K streams share each connection, as a browser's tabs
                         share one (default 1: a connection per stream). --connect-rate and
