@@ -8,6 +8,9 @@ with a latency plot. Absolute numbers drift on shared machines; the ratios are t
 The burst scenarios also time the whole burst and sample each server's memory (see burst()).
 The cluster scenarios (--only cluster) run each server as two nodes sharing one redis-server
 (see Cluster) and also measure Redis's own CPU time and memory (see RedisMeter).
+The TLS scenarios (--only tls) run the same measurements over TLS, HTTP/1.1 and HTTP/2, with
+both servers terminating TLS on one certificate made for the run (see make_certificates and
+Secure); the HTTP/2 ones skip a server that does not offer h2.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import platform
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -31,7 +35,10 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 SIDECAR_SSE = 17800
 SIDECAR_ADMIN = 17801
+SIDECAR_TLS = 17802
 NCHAN_PORT = 8081  # fixed by bench/nchan.conf.in, like the reference config
+NCHAN_TLS_PORT = 8444  # fixed by bench/nchan-tls.conf.in
+H2_SHARED_STREAMS = 10  # h2_shared_burst: streams per connection, as tabs of one browser
 RSS_INTERVAL_S = 0.02  # how often a burst samples the server's memory
 AFTER_S = 5.0  # a burst's "after" memory is read this long after its last delivery
 WARM_UP_EVENTS = 10  # published to another topic before a cluster scenario (Cluster.warm_up)
@@ -93,6 +100,45 @@ def rss_kib(pids):
     return total
 
 
+@dataclass
+class Certificates:
+    ca: Path  # what the subscribers trust
+    cert: Path  # the servers' leaf
+    key: Path
+
+
+def make_certificates(tmp):
+    """A test CA and a leaf it signs for 127.0.0.1 (and localhost), made with the openssl
+    command line in the run's temporary directory. Both servers serve the leaf; the subscribers
+    trust the CA, so they verify the chain and the address as a browser would. P-256 keys, as
+    most public certificates have now."""
+    d = tmp / "tls"
+    d.mkdir(exist_ok=True)
+
+    def openssl(*args):
+        out = subprocess.run(["openssl", *args], cwd=d, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError("openssl %s failed: %s" % (args[0], out.stderr.strip()[-500:]))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sse-sidecar bench CA")
+    openssl("req", "-new", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1")
+    (d / "leaf.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "0x1001",
+            "-days", "2", "-extfile", "leaf.ext", "-out", "leaf.pem")
+    return Certificates(d / "ca.pem", d / "leaf.pem", d / "leaf.key")
+
+
+def offers_h2(port, certs):
+    """Whether the TLS listener on `port` chooses h2 when a client offers h2 and http/1.1 (as
+    browsers do) through ALPN."""
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.selected_alpn_protocol() == "h2"
+
+
 class Background:
     """A sampling loop on a daemon thread: a subclass's _run() returns when _stop is set,
     start() starts it, stop() ends it and waits."""
@@ -137,8 +183,11 @@ class Sidecar:
     gets a tag for its files, ports of its own and the redis-server's port for its engine."""
     name = "sidecar"
 
-    def __init__(self, build, tmp, tag="", sse_port=SIDECAR_SSE, admin_port=SIDECAR_ADMIN, redis_port=None):
+    def __init__(self, build, tmp, tag="", sse_port=SIDECAR_SSE, admin_port=SIDECAR_ADMIN, redis_port=None,
+                 certs=None):
         self.bin = build / "sse-sidecar"
+        self.certs = certs  # with Certificates: listen.sse_tls on SIDECAR_TLS too
+        self.tls_port = SIDECAR_TLS
         self.tmp = tmp
         self.tag = tag
         self.sse_port = sse_port
@@ -151,17 +200,22 @@ class Sidecar:
         config = self.tmp / (self.tag + "sidecar.yaml")
         engine = ("engine: {type: redis, redis: {address: \"127.0.0.1:%d\", key_prefix: \"bench:\"}}\n"
                   % self.redis_port) if self.redis_port else ""
+        tls_listen = ", sse_tls: \"127.0.0.1:%d\"" % self.tls_port if self.certs else ""
+        tls = ("tls: {certificate_file: \"%s\", key_file: \"%s\"}\n" % (self.certs.cert, self.certs.key)
+               if self.certs else "")
         config.write_text(
-            "listen: {sse: \"127.0.0.1:%d\", admin: \"127.0.0.1:%d\"}\n"
+            "listen: {sse: \"127.0.0.1:%d\", admin: \"127.0.0.1:%d\"%s}\n"
             "workers: 0\n"
             "publish: {socket: \"%s\", max_line_bytes: 1MiB}\n"
             "access: {public_topics: [\"bench.*\"]}\n"
             "limits: {max_connections: 20000, subscriber_buffer_bytes: 4MiB}\n"
             "history: {max_events: 100}\n"
-            "log: {level: warn}\n" % (self.sse_port, self.admin_port, self.socket) + engine)
+            "log: {level: warn}\n" % (self.sse_port, self.admin_port, tls_listen, self.socket) + engine + tls)
         self.proc = subprocess.Popen([str(self.bin), "--config", str(config)],
                                      stderr=open(self.tmp / (self.tag + "sidecar.log"), "ab"))
         wait_port(self.sse_port, proc=self.proc)
+        if self.certs:
+            wait_port(self.tls_port, proc=self.proc)
         if self.redis_port:
             self.wait_ready()
 
@@ -187,8 +241,15 @@ class Sidecar:
     def pids(self):
         return [self.proc.pid]
 
-    def sub_url(self, per_topic):
-        return "http://127.0.0.1:%d/events?topic=bench.%s" % (self.sse_port, "{i}" if per_topic else "one")
+    def sub_url(self, per_topic, scheme="http", port=None):
+        return "%s://127.0.0.1:%d/events?topic=bench.%s" % (scheme, port or self.sse_port,
+                                                             "{i}" if per_topic else "one")
+
+    def tls_sub_url(self, per_topic):
+        return self.sub_url(per_topic, "https", self.tls_port)
+
+    def sub_flags(self):
+        return []
 
     def pub_args(self, per_topic):
         return ["--target", "sidecar-socket:%s" % self.socket,
@@ -202,6 +263,7 @@ class Nchan:
         self.prefix = tmp / "nchan"
         self.conf = self.prefix / "nchan.conf"
         self.port = NCHAN_PORT
+        self.tls_port = None
 
     def render(self):
         return (ROOT / "bench" / "nchan.conf.in").read_text().replace("NCHAN_PREFIX", str(self.prefix))
@@ -235,13 +297,85 @@ class Nchan:
         children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
         return [master] + [int(c) for c in children]
 
-    def sub_url(self, per_topic):
-        base = "http://127.0.0.1:%d" % self.port
+    def sub_url(self, per_topic, scheme="http", port=None):
+        base = "%s://127.0.0.1:%d" % (scheme, port or self.port)
         return base + ("/subm?id={i}" if per_topic else "/sub")
+
+    def tls_sub_url(self, per_topic):
+        return self.sub_url(per_topic, "https", self.tls_port)
+
+    def sub_flags(self):
+        return []
 
     def pub_args(self, per_topic):
         return ["--target", "nchan-http:http://127.0.0.1:%d" % self.port,
                 "--topics", "{i}" if per_topic else "one"]
+
+
+class NchanTls(Nchan):
+    """Nchan with bench/nchan-tls.conf.in: the plain server of the other scenarios (for the
+    publisher) and a TLS one with HTTP/2 on NCHAN_TLS_PORT serving `certs`."""
+
+    def __init__(self, tmp, certs):
+        super().__init__(tmp)
+        self.prefix = tmp / "nchan-tls"
+        self.conf = self.prefix / "nchan.conf"
+        self.tls_port = NCHAN_TLS_PORT
+        self.certs = certs
+
+    def render(self):
+        text = (ROOT / "bench" / "nchan-tls.conf.in").read_text()
+        for key, value in (("NCHAN_PREFIX", str(self.prefix)), ("NCHAN_CERT", str(self.certs.cert)),
+                           ("NCHAN_KEY", str(self.certs.key))):
+            text = text.replace(key, value)
+        return text
+
+    def start(self):
+        super().start()
+        wait_port(self.tls_port)
+
+
+class Secure:
+    """A server (Sidecar, NchanTls) as its subscribers reach it over TLS: https:// URLs, the
+    run's CA trusted (`sse-loadgen subscribe --cacert`), and with `streams` HTTP/2 with that many
+    streams per connection. Everything else is the server's own, so a scenario function runs
+    unchanged on it."""
+
+    def __init__(self, server, certs, streams=None):
+        self.server = server
+        self.name = server.name
+        self.certs = certs
+        self.streams = streams
+
+    def start(self):
+        self.server.start()
+
+    def stop(self):
+        self.server.stop()
+
+    def pids(self):
+        return self.server.pids()
+
+    def pub_args(self, per_topic):
+        return self.server.pub_args(per_topic)
+
+    def sub_url(self, per_topic):
+        return self.server.tls_sub_url(per_topic)
+
+    def sub_flags(self):
+        flags = ["--cacert", str(self.certs.ca)]
+        if self.streams:
+            flags += ["--http2", "--streams-per-connection", str(self.streams)]
+        return flags
+
+    def skip_reason(self):
+        """Why the scenario cannot run on this server, or None: an HTTP/2 scenario needs h2
+        through ALPN, asked once per server (while it runs)."""
+        if not self.streams:
+            return None
+        if not hasattr(self.server, "offers_h2"):
+            self.server.offers_h2 = offers_h2(self.server.tls_port, self.certs)
+        return None if self.server.offers_h2 else "%s without HTTP/2" % self.name
 
 
 class NchanNode(Nchan):
@@ -505,7 +639,7 @@ def burst(lg, server, subs, events, size):
     timeout = max(120, subs * events // 20000)
     proc = lg.subscribe(server.sub_url(False), subs,
                         ["--expect-events", str(events), "--timeout", str(timeout),
-                         "--linger", str(AFTER_S + 1)])
+                         "--linger", str(AFTER_S + 1), *server.sub_flags()])
     try:
         time.sleep(1.0)  # let every stream settle past its first bytes
         pids = server.pids()
@@ -532,7 +666,8 @@ def burst(lg, server, subs, events, size):
             "rss_growth_peak_mb": mb(peak - baseline),
             "rss_growth_after_mb": mb(after - baseline) if after is not None else None,
             "rss_baseline_mb": mb(baseline),
-            "received": r["events_received"], "expected": r["expected"], "failed": r["failed"]}
+            "received": r["events_received"], "expected": r["expected"], "failed": r["failed"],
+            **({"failure_reasons": r["failure_reasons"]} if r["failed"] else {})}
 
 
 def steady(lg, server, tmp, subs=10000, rate=5, seconds=10):
@@ -562,23 +697,44 @@ def many_topics(lg, server, subs=10000, events=100000):
             "published_ok": pub.get("ok"), "failed": r["failed"]}
 
 
+def none_connected(r):
+    """An error for a run in which no subscriber connected: its figures would measure nothing
+    (a memory growth divided by no connection, a storm over before it began)."""
+    return RuntimeError("no subscriber connected (%s)" % ", ".join(
+        "%s: %d" % kv for kv in sorted(r["failure_reasons"].items())))
+
+
+def with_failures(out, r):
+    """`out`, plus the failures of the loadgen report `r` when there were any."""
+    if r["failed"]:
+        out.update({"failed": r["failed"], "failure_reasons": r["failure_reasons"]})
+    return out
+
+
 def idle_memory(lg, server, subs=10000):
     before = rss_kib(server.pids())
-    proc = lg.subscribe(server.sub_url(False), subs, ["--idle", "--timeout", "60"])
+    proc = lg.subscribe(server.sub_url(False), subs, ["--idle", "--timeout", "60", *server.sub_flags()])
     time.sleep(2.0)
     after = rss_kib(server.pids())
     proc.send_signal(signal.SIGINT)
     r = lg.finish(proc)
-    return {"kib_per_conn": (after - before) / max(1, r["connected"]), "rss_before_kib": before,
-            "rss_after_kib": after, "connected": r["connected"]}
+    if not r["connected"]:
+        raise none_connected(r)
+    return with_failures({"kib_per_conn": (after - before) / r["connected"], "rss_before_kib": before,
+                          "rss_after_kib": after, "connected": r["connected"]}, r)
 
 
 def connect_storm(lg, server, subs=19000):
-    proc = lg.subscribe(server.sub_url(False), subs, ["--idle", "--timeout", "60"])
+    proc = lg.subscribe(server.sub_url(False), subs, ["--idle", "--timeout", "60", *server.sub_flags()])
     proc.send_signal(signal.SIGINT)
     r = lg.finish(proc)
-    return {"all_streaming_ms": r["time_to_all_connected_ms"], "failed": r["failed"],
-            "connected": r["connected"]}
+    if not r["connected"]:
+        raise none_connected(r)
+    # The client's CPU time, handshakes included: over TLS its half of every handshake runs on its
+    # one thread beside the server, so the storm's time includes it, for both servers alike.
+    return with_failures({"all_streaming_ms": r["time_to_all_connected_ms"], "failed": r["failed"],
+                          "connected": r["connected"],
+                          "loadgen_cpu_ms": r["loadgen_cpu_user_ms"] + r["loadgen_cpu_sys_ms"]}, r)
 
 
 def single(lg, server, events=20):
@@ -870,6 +1026,8 @@ class Scenario:
     cluster: bool = False  # runs on two nodes and Redis (Cluster); its table goes under "Cluster"
     single: str = None  # cluster: the single-node scenario whose figures go beside (CLUSTER_*)
     target: tuple = None  # cluster: (key, factor, text): the goal, stated in the report only
+    tls: bool = False  # subscribers over TLS (Secure); its tables go under "TLS"
+    h2_streams: int = None  # tls: HTTP/2 with this many streams per connection; None: HTTP/1.1
 
 
 SCENARIOS = [
@@ -900,6 +1058,37 @@ SCENARIOS = [
     Scenario("publish_rate", lambda lg, s, tmp, q: publish_rate(lg, s, s, 2000 if q else 20000),
              "accepted_per_sec", True,
              "publish rate: one publisher as fast as it can, 20k events, 5 subscribers (accepted events/s)"),
+    # Over TLS, the single-node scenarios above whose figures TLS changes: what a connection
+    # holds, what a delivery costs, what a handshake costs.
+    Scenario("tls_burst", lambda lg, s, tmp, q: burst(lg, s, 2000 if q else 10000, 100, 30),
+             "deliveries_per_sec", True,
+             "TLS burst fan-out: 10k subscribers over HTTPS (HTTP/1.1), 1 topic, 100 events of 30 bytes back "
+             "to back (deliveries/s)",
+             BURST_FIGURES, tls=True),
+    Scenario("tls_idle_memory", lambda lg, s, tmp, q: idle_memory(lg, s, 2000 if q else 10000),
+             "kib_per_conn", False, "TLS idle memory: resident KiB per idle HTTPS connection at 10k", tls=True),
+    Scenario("tls_connect_storm", lambda lg, s, tmp, q: connect_storm(lg, s, 2000 if q else 19000),
+             "all_streaming_ms", False,
+             "TLS connect storm: 19k HTTPS connections at once, a full handshake each (ms until all stream; "
+             "failures)", tls=True),
+    Scenario("h2_burst", lambda lg, s, tmp, q: burst(lg, s, 2000 if q else 10000, 100, 30),
+             "deliveries_per_sec", True,
+             "HTTP/2 burst fan-out: 10k subscribers, one stream per connection, 1 topic, 100 events of 30 bytes "
+             "back to back (deliveries/s)",
+             BURST_FIGURES, tls=True, h2_streams=1),
+    Scenario("h2_idle_memory", lambda lg, s, tmp, q: idle_memory(lg, s, 2000 if q else 10000),
+             "kib_per_conn", False,
+             "HTTP/2 idle memory: resident KiB per idle connection (one stream each) at 10k", tls=True,
+             h2_streams=1),
+    Scenario("h2_connect_storm", lambda lg, s, tmp, q: connect_storm(lg, s, 2000 if q else 19000),
+             "all_streaming_ms", False,
+             "HTTP/2 connect storm: 19k connections at once, one stream each (ms until all stream; failures)",
+             tls=True, h2_streams=1),
+    Scenario("h2_shared_burst", lambda lg, s, tmp, q: burst(lg, s, 2000 if q else 10000, 100, 30),
+             "deliveries_per_sec", True,
+             "HTTP/2 shared burst: 10k subscribers as %d streams on each of 1k connections (tabs of one "
+             "browser), 1 topic, 100 events of 30 bytes back to back (deliveries/s)" % H2_SHARED_STREAMS,
+             BURST_FIGURES, tls=True, h2_streams=H2_SHARED_STREAMS),
     Scenario("cluster_burst", lambda lg, c, tmp, q: cluster_burst(lg, c, 2000 if q else 10000, 100, 30),
              "deliveries_per_sec", True,
              "cluster burst: 2 nodes and Redis, 10k subscribers (5k per node), 100 events of 30 bytes "
@@ -965,16 +1154,17 @@ def plot(results, out_png, tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", default=str(ROOT / "build-release"))
-    parser.add_argument("--only", help="comma-separated scenario names; cluster = every cluster_ one")
+    parser.add_argument("--only", help="comma-separated scenario names; cluster = every cluster_ one, "
+                                       "tls = every TLS and HTTP/2 one")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.md"))
     args = parser.parse_args()
     build = Path(args.build)
     wanted = set(args.only.split(",")) if args.only else None
     if wanted:
-        unknown = wanted - {sc.name for sc in SCENARIOS} - {"cluster"}
+        unknown = wanted - {sc.name for sc in SCENARIOS} - {"cluster", "tls"}
         if unknown:
-            parser.error("unknown scenario %s (known: %s, cluster)"
+            parser.error("unknown scenario %s (known: %s, cluster, tls)"
                          % (", ".join(sorted(unknown)), ", ".join(sc.name for sc in SCENARIOS)))
     tmp = Path(tempfile.mkdtemp(prefix="sse-bench-"))
     lg = Loadgen(build, tmp)
@@ -985,21 +1175,40 @@ def main():
         Cluster("nchan", tmp, lambda tag, redis_port: NchanNode(tmp, tag, free_port(), redis_port)),
     ]
     results = {s.name: {} for s in servers}
+    tls_servers = []  # made, with the run's certificates, when the first TLS scenario runs
+    certs = None
     # A SIGTERM unwinds like Ctrl-C, through the finally clauses that stop every server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for sc in SCENARIOS:
             name = sc.name
-            if wanted and name not in wanted and not (sc.cluster and "cluster" in wanted):
+            if (wanted and name not in wanted and not (sc.cluster and "cluster" in wanted)
+                    and not (sc.tls and "tls" in wanted)):
                 continue
-            kinds = clusters if sc.cluster else servers
+            if sc.tls:
+                if certs is None:
+                    try:
+                        certs = make_certificates(tmp)
+                    except Exception as e:
+                        for r in results.values():
+                            r[name] = {"error": "no certificates: %s" % e}
+                        log("%s: %s" % (name, e))
+                        continue
+                    tls_servers = [Sidecar(build, tmp, certs=certs), NchanTls(tmp, certs)]
+                kinds = [Secure(s, certs, sc.h2_streams) for s in tls_servers]
+            else:
+                kinds = clusters if sc.cluster else servers
             # Alternate which server goes first so neither always runs on a warmer machine.
             order = kinds if len(results["sidecar"]) % 2 == 0 else list(reversed(kinds))
             for server in order:
                 log("%s: %s" % (name, server.name))
                 try:
                     server.start()
-                    results[server.name][name] = sc.run(lg, server, tmp, args.quick)
+                    skip = server.skip_reason() if isinstance(server, Secure) else None
+                    if skip:
+                        results[server.name][name] = {"skipped": skip}
+                    else:
+                        results[server.name][name] = sc.run(lg, server, tmp, args.quick)
                 except Exception as e:  # a failed scenario is reported, not hidden
                     results[server.name][name] = {"error": str(e)}
                     log("%s on %s failed: %s" % (name, server.name, e))
@@ -1007,7 +1216,7 @@ def main():
                     server.stop()
                 log("  %s" % json.dumps(results[server.name][name]))
     finally:
-        for s in servers + clusters:
+        for s in servers + clusters + tls_servers:
             s.stop()
     # Kept beside the raw data, so that a run is not lost to a report that fails to render.
     (tmp / "results.json").write_text(json.dumps(results, indent=1))
@@ -1034,6 +1243,8 @@ def figure_table(sc, s, n):
     def cell(r, first, key, fmt):
         if "error" in r:
             return "error: " + r["error"] if first else "–"
+        if "skipped" in r:
+            return "skipped: " + r["skipped"] if first else "–"
         v = r.get(key)
         return fmt(v) if isinstance(v, (int, float)) else "n/a"
     rows = ["| figure | sidecar | Nchan | ratio |", "|---|---|---|---|"]
@@ -1106,11 +1317,104 @@ def target_text(sc, s, n):
     return "Target: %s; this run: sidecar/Nchan = %s×, %s." % (text, sig3(sv / nv), "met" if met else "not met")
 
 
+def number(r, key):
+    v = (r or {}).get(key)
+    return v if isinstance(v, (int, float)) else None
+
+
+def times(a, b):
+    """a / b as "1.23×", or n/a when either is missing or b is not positive."""
+    return "%s×" % sig3(a / b) if a is not None and b is not None and b > 0 else "n/a"
+
+
+def tls_section(results, quick, details):
+    """The TLS section: how both servers terminate TLS, idle memory per connection on each
+    transport beside the plain figure, the targets and where this run stands (not enforced),
+    and the TLS bursts' figure tables."""
+    s, n = results["sidecar"], results["nchan"]
+    text = ["## TLS", "",
+            "Both servers terminate TLS on the same certificate, an ECDSA P-256 leaf for 127.0.0.1 signed by "
+            "a CA made for the run with `openssl` (make_certificates in scripts/bench.py): the sidecar on "
+            "`listen.sse_tls`, nginx on `listen ... ssl http2` (bench/nchan-tls.conf.in), both with TLS 1.2 "
+            "and 1.3, Mozilla's intermediate suites, session tickets and 16 KiB records. Events are published "
+            "as in the plain scenarios (the sidecar's socket, Nchan's plain HTTP publisher). The subscribers "
+            "verify the chain and the address as a browser does (`sse-loadgen subscribe --cacert`), and each "
+            "connection makes a full handshake (no resumption); the client's half of them runs on its one thread "
+            "beside the server (`loadgen_cpu_ms` under each connect storm), so a storm's time includes it, "
+            "for both servers alike; where the two are close, the client was the bound and the storm's ratio "
+            "says little (its failures still count). HTTP/1.1 subscribers offer `http/1.1` "
+            "through ALPN; HTTP/2 ones offer `h2` and `http/1.1` and fail on a server that does not choose "
+            "h2, so an `h2_` scenario runs only on a server that offers h2 (asked once per server). "
+            "`h2_burst`, `h2_idle_memory` and `h2_connect_storm` give each subscriber a connection of its "
+            "own, `h2_shared_burst` puts %d streams on each connection, as %d tabs of one browser do. Every "
+            "figure is counted and timed as in the plain scenarios (the same parser, stamps and counters "
+            "on every transport)." % (H2_SHARED_STREAMS, H2_SHARED_STREAMS), ""]
+    skipped = sorted({res["skipped"] for side in (s, n) for res in side.values() if "skipped" in res})
+    if skipped:
+        text += ["Skipped: %s (its `h2_` scenarios did not run; the other server's did, for the record)."
+                 % "; ".join(skipped), ""]
+    rows = ["| idle memory per connection (KiB) | sidecar | Nchan | sidecar / plain | Nchan / plain |",
+            "|---|---|---|---|---|"]
+    plain_s, plain_n = number(s.get("idle_memory"), "kib_per_conn"), number(n.get("idle_memory"), "kib_per_conn")
+    for name, label in (("idle_memory", "plain HTTP/1.1 (`idle_memory`)"),
+                        ("tls_idle_memory", "HTTP/1.1 over TLS (`tls_idle_memory`)"),
+                        ("h2_idle_memory", "HTTP/2 over TLS (`h2_idle_memory`)")):
+        rs, rn = s.get(name), n.get(name)
+        if rs is None and rn is None:
+            continue
+
+        def cell(r):
+            if r is None:
+                return "not run"
+            for why in ("error", "skipped"):
+                if why in r:
+                    return "%s: %s" % (why, r[why])
+            return sig3(r["kib_per_conn"]) if number(r, "kib_per_conn") is not None else "n/a"
+        vs, vn = number(rs, "kib_per_conn"), number(rn, "kib_per_conn")
+        ratio = name != "idle_memory"
+        rows.append("| %s | %s | %s | %s | %s |" % (label, cell(rs), cell(rn), times(vs, plain_s) if ratio else "",
+                                                   times(vn, plain_n) if ratio else ""))
+    if len(rows) > 2:
+        text += rows + [""]
+
+    def met(ok):
+        return "met" if ok else "not met"
+    targets = []
+    tls_kib = number(s.get("tls_idle_memory"), "kib_per_conn")
+    if tls_kib is not None and plain_s:
+        targets.append("idle memory per TLS connection at most 2× the plain figure: sidecar %s (%s KiB against "
+                       "%s KiB), %s" % (times(tls_kib, plain_s), sig3(tls_kib), sig3(plain_s),
+                                        met(tls_kib <= 2 * plain_s)))
+    else:
+        targets.append("idle memory per TLS connection at most 2× the plain figure: n/a (it needs "
+                       "`tls_idle_memory` and `idle_memory` in the same run)")
+    bs, bn = number(s.get("tls_burst"), "deliveries_per_sec"), number(n.get("tls_burst"), "deliveries_per_sec")
+    if bs and bn:
+        targets.append("burst fan-out over TLS at least 10× Nchan over TLS: sidecar/Nchan = %s (`tls_burst` "
+                       "deliveries/s), %s" % (times(bs, bn), met(bs >= 10 * bn)))
+    else:
+        targets.append("burst fan-out over TLS at least 10× Nchan over TLS: n/a")
+    storm = s.get("tls_connect_storm") or {}
+    if "error" in storm:
+        targets.append("a 19k connect storm over TLS with zero failures: sidecar %s, not met" % storm["error"])
+    elif number(storm, "failed") is not None:
+        size = storm["failed"] + storm.get("connected", 0)
+        verdict = "not judged (--quick: not 19k)" if quick else met(storm["failed"] == 0)
+        targets.append("a 19k connect storm over TLS with zero failures: sidecar %d failed of %s, %s"
+                       % (storm["failed"], "{:,}".format(size), verdict))
+    else:
+        targets.append("a 19k connect storm over TLS with zero failures: n/a")
+    text += ["Targets, stated for comparison and not checked by the run:", ""]
+    text += ["- " + line + "." for line in targets] + [""]
+    return text + details
+
+
 def write_report(results, out, tmp, quick):
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_name("latency.png")
     rows = []
     details = []
+    tls_details = []
     cluster = []
     for sc in SCENARIOS:
         metric = sc.metric
@@ -1119,8 +1423,11 @@ def write_report(results, out, tmp, quick):
         if s is None or n is None:
             continue
         sv, nv = s.get(metric), n.get(metric)
-        fmt = lambda v, r: ("%.3g" % v if isinstance(v, float) else str(v)) if v is not None else ("error: " + r.get("error", "?"))
-        shown = {metric, "csv", *(f[0] for f in sc.figures or ())}
+        def fmt(v, r):
+            if v is not None:
+                return "%.3g" % v if isinstance(v, float) else str(v)
+            return "skipped: " + r["skipped"] if "skipped" in r else "error: " + r.get("error", "?")
+        shown = {metric, "csv", "skipped", "error", *(f[0] for f in sc.figures or ())}
         extra_s = ", ".join("%s %s" % (k, fmt(v, s)) for k, v in s.items() if k not in shown)
         extra_n = ", ".join("%s %s" % (k, fmt(v, n)) for k, v in n.items() if k not in shown)
         if sc.cluster:
@@ -1130,7 +1437,8 @@ def write_report(results, out, tmp, quick):
                         target_text(sc, s, n), ""]
         elif sc.figures:
             extra_s, extra_n = [(e + "; " if e else "") + "more figures below" for e in (extra_s, extra_n)]
-            details += ["### " + sc.desc.rsplit(" (", 1)[0], "", *figure_table(sc, s, n), ""]
+            (tls_details if sc.tls else details).extend(
+                ["### " + sc.desc.rsplit(" (", 1)[0], "", *figure_table(sc, s, n), ""])
         rows.append("| %s | %s | %s | %s |\n|  | <sub>%s</sub> | <sub>%s</sub> |  |" % (
             sc.desc, fmt(sv, s), fmt(nv, n), ratio_text(sv, nv, sc.higher), extra_s, extra_n))
     have_plot = plot(results, png, tmp)
@@ -1183,6 +1491,8 @@ def write_report(results, out, tmp, quick):
                  "figures, where the same run had them, are the same scenario's on one node (all "
                  "subscribers on it, no Redis), so the cost of going through Redis shows. The "
                  "targets are goals stated for comparison, not checked by the run." % WARM_UP_EVENTS, "", *cluster]
+    if any(sc.tls and sc.name in results["sidecar"] for sc in SCENARIOS):
+        text += tls_section(results, quick, tls_details)
     text += ["What bounds each scenario, with a profile: [analysis.md](analysis.md).", ""]
     out.write_text("\n".join(text))
 

@@ -53,10 +53,7 @@ HttpPublisher::HttpPublisher(PublishOptions options)
   path_prefix_ = this->options().base.target;
   if (auto q = path_prefix_.find('?'); q != std::string::npos) path_prefix_.resize(q);
   while (!path_prefix_.empty() && path_prefix_.back() == '/') path_prefix_.pop_back();
-  host_header_ = this->options().base.host;
-  if (this->options().base.port != 80) {
-    host_header_.append(":").append(std::to_string(this->options().base.port));
-  }
+  host_header_ = this->options().base.authority();
   single_channel_ = !this->options().topics.has_index();
 }
 

@@ -10,15 +10,22 @@
 namespace loadgen {
 
 std::optional<HttpUrl> parse_http_url(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    error.assign(url).append(" is not an http:// URL");
+  constexpr std::string_view kHttp = "http://";
+  constexpr std::string_view kHttps = "https://";
+  HttpUrl out;
+  std::string_view rest;
+  if (url.substr(0, kHttp.size()) == kHttp) {
+    rest = url.substr(kHttp.size());
+  } else if (url.substr(0, kHttps.size()) == kHttps) {
+    rest = url.substr(kHttps.size());
+    out.https = true;
+    out.port = 443;
+  } else {
+    error.assign(url).append(" is not an http:// or https:// URL");
     return std::nullopt;
   }
-  std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  HttpUrl out;
   if (slash == std::string_view::npos) {
     out.target = "/";
   } else if (rest[slash] == '?') {
@@ -44,6 +51,11 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string& error) 
   }
   out.host = std::string(host);
   return out;
+}
+
+std::string HttpUrl::authority() const {
+  if (port == default_port()) return host;
+  return host + ":" + std::to_string(port);
 }
 
 bool resolve_ipv4(const std::string& host, uint16_t port, sockaddr_in& out, std::string& error) {

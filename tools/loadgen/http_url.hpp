@@ -1,4 +1,5 @@
-// `http://host[:port]/target` URLs, and resolving their host once at startup.
+// `http://host[:port]/target` and `https://host[:port]/target` URLs, and resolving their host
+// once at startup.
 #pragma once
 
 #include <netinet/in.h>
@@ -11,13 +12,17 @@
 namespace loadgen {
 
 struct HttpUrl {
-  std::string host;  // as written, for the Host header
+  std::string host;  // as written, for the Host header (and TLS's SNI and name check)
   uint16_t port = 80;
   std::string target;  // path and query, starting with '/'; "/" when the URL has none
+  bool https = false;
+
+  uint16_t default_port() const { return https ? 443 : 80; }
+  // host, with ":port" unless it is the scheme's default: the Host header, or :authority.
+  std::string authority() const;
 };
 
-// nullopt with `error` set when `url` is not a plain http:// URL (https is not supported: the
-// benchmark runs on loopback).
+// nullopt with `error` set when `url` is neither an http:// nor an https:// URL.
 std::optional<HttpUrl> parse_http_url(std::string_view url, std::string& error);
 
 // Resolves `host` to an IPv4 address (blocking; call before the loop starts).

@@ -124,6 +124,8 @@ int publish_command(std::span<char* const> args) {
       o.target = PublishOptions::Target::kNchanHttp;
       std::optional<HttpUrl> base = parse_http_url(t.substr(kNchan.size()), error);
       if (!base) throw UsageError("--target: " + error);
+      // Publishing is the app's side, on loopback: the comparison is about the subscribers.
+      if (base->https) throw UsageError("--target: nchan-http: takes an http:// URL, not https://");
       o.base = *base;
       if (!resolve_ipv4(o.base.host, o.base.port, o.server, error)) {
         throw UsageError("--target: " + error);

@@ -1,5 +1,6 @@
 // `sse-loadgen subscribe`: options in, SubscriberFleet run, JSON report out.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -25,16 +26,28 @@ Events whose data starts with "t=<CLOCK_REALTIME ns>;" (as `sse-loadgen publish`
 are timed: latency = receive time - that stamp. Events stamped before the run started (history
 a server replays on subscribe) are ignored and counted as stale_events_ignored.
 
-  --url URL             http://host:port/target. In the target, {i} becomes the connection
-                        index 0..N-1 and {i%K} the index modulo K; without them every stream
-                        requests the same URL. Sends GET with Accept: text/event-stream.
-  --connections N       streams to open
+  --url URL             http://host:port/target or https://host:port/target. In the target,
+                        {i} becomes the stream index 0..N-1 and {i%K} the index modulo K;
+                        without them every stream requests the same URL. Sends GET with
+                        Accept: text/event-stream.
+  --connections N       streams (subscribers) to open
+  --cacert FILE         https: trust the CA certificates in this PEM file (default: the
+                        system's); the certificate must also name the URL's host
+  --insecure            https: accept any certificate, unverified
+  --http2               https: each stream is an HTTP/2 stream. ALPN offers h2 and
+                        http/1.1, as browsers do; a server choosing http/1.1 fails the
+                        streams (no fallback: the run measures HTTP/2 or nothing)
+  --streams-per-connection K
+                        with --http2: K streams share each connection, as a browser's tabs
+                        share one (default 1: a connection per stream). --connect-rate and
+                        --max-pending then count connections
   --sources S           bind connections to S consecutive source addresses starting at
                         --source-base, round-robin (default 8; 0 = let the kernel choose).
                         One source address has only ~28k ephemeral ports.
   --source-base ADDR    first source address (default 127.0.0.2)
   --connect-rate R      new connections per second (default 0 = as fast as --max-pending allows)
-  --max-pending P       connection attempts in flight, connect to response head (default 1000)
+  --max-pending P       connections in flight, connect to their last response head (default
+                        1000)
   --connect-timeout S   an attempt without a response head after S seconds fails (default 30)
   --expect-events E     end once every stream has received E events (default 0: run until
                         --timeout or a signal)
@@ -64,6 +77,9 @@ a server replays on subscribe) are ignored and counted as stale_events_ignored.
   --quiet               no progress line on stderr
   --help                this text
 
+Every transport counts and times the same way: each stream's body goes through the same SSE
+parser, stamps and checks. bytes_received counts what was read after TLS (HTTP/2 frames included).
+
 Once every attempt has connected or failed, prints "READY <connected> <failed>" on stdout: start
 publishing then. At the end prints one JSON object; its *_ts fields are CLOCK_REALTIME ns:
 first_event_ts and last_event_ts the receive times of the first and last counted event,
@@ -80,6 +96,10 @@ missed events or lost or repeated one; 2 for bad arguments.
 constexpr OptionSpec kOptions[] = {
     {"url", true},
     {"connections", true},
+    {"cacert", true},
+    {"insecure", false},
+    {"http2", false},
+    {"streams-per-connection", true},
     {"sources", true},
     {"source-base", true},
     {"connect-rate", true},
@@ -138,8 +158,12 @@ std::string report(const SubscribeOptions& options, const SubscribeStats& s,
   getrusage(RUSAGE_SELF, &ru);
 
   JsonObject o;
+  const char* protocol = options.http2 ? "h2" : options.url.https ? "h1+tls" : "h1";
   o.add_string("url", url)
+      .add_string("protocol", protocol)
       .add_uint("connections", s.connections)
+      .add_uint("streams_per_connection", options.http2 ? options.streams_per_connection : 1)
+      .add_uint("tcp_connections", s.tcp_connections)
       .add_uint("connected", s.connected)
       .add_uint("failed", s.failed)
       .add_raw("failure_reasons", reasons_json(s.failure_reasons))
@@ -212,6 +236,25 @@ int subscribe_command(std::span<char* const> args) {
     options.url = *url;
     options.target = std::move(*target);
     options.connections = static_cast<uint32_t>(a.integer("connections", 0, 1, 1'000'000));
+    options.ca_file = a.text("cacert");
+    options.insecure = a.has("insecure");
+    options.http2 = a.has("http2");
+    if ((a.has("cacert") || options.insecure || options.http2) && !options.url.https) {
+      throw UsageError("--cacert, --insecure and --http2 need an https:// URL");
+    }
+    if (a.has("cacert") && options.insecure) {
+      throw UsageError("--cacert and --insecure exclude each other");
+    }
+    if (a.has("cacert") && ::access(options.ca_file.c_str(), R_OK) != 0) {
+      throw UsageError("--cacert: cannot read '" + options.ca_file + "': " + std::strerror(errno));
+    }
+    if (a.has("streams-per-connection") && !options.http2) {
+      throw UsageError(
+          "--streams-per-connection needs --http2 (HTTP/1.1 has one stream per "
+          "connection)");
+    }
+    options.streams_per_connection =
+        static_cast<uint32_t>(a.integer("streams-per-connection", 1, 1, 1000));
     options.sources = static_cast<uint32_t>(a.integer("sources", 8, 0, 250));
     options.source_base = a.text("source-base", "127.0.0.2");
     sockaddr_in probe{};
