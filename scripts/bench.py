@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -270,9 +271,20 @@ class Nchan:
 
     def start(self):
         (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(self.render())
+        text = self.render()
+        self.conf.write_text(text)
         subprocess.run(["nginx", "-c", str(self.conf), "-p", str(self.prefix) + "/"], check=True)
         wait_port(self.port)
+        self.wait_workers(int(re.search(r"worker_processes (\d+);", text).group(1)))
+
+    def wait_workers(self, workers, timeout=10.0):
+        """The master answers before it has forked every worker: a memory baseline read then
+        would leave out the workers, and count them against the connections."""
+        deadline = time.time() + timeout
+        while len(self.pids()) < 1 + workers:
+            if time.time() > deadline:
+                raise RuntimeError("nginx (%s) did not start its %d workers" % (self.prefix.name, workers))
+            time.sleep(0.05)
 
     def stop(self):
         if self.conf.exists():
