@@ -206,11 +206,15 @@ class Demo:
 
     def stop(self):
         # The app first (it publishes), then the sidecar, which ends every stream cleanly.
+        # Both are asked at once and given ten seconds in all, so a slow app does not eat the
+        # sidecar's drain: whoever is still running then is killed.
         for _, proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
+        deadline = time.monotonic() + 10
+        for _, proc in reversed(self.procs):
             try:
-                proc.wait(timeout=6)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -311,7 +311,11 @@ class Http2StreamingTest(H2TestCase):
         self.assertIn(":status: 200", text)
         self.assertIn("content-type: text/event-stream; charset=utf-8", text)
         self.assertIn("data: via nghttp", text)
-        self.assertIn("recv GOAWAY frame", text)
+        # The drain ends the stream (its reconnect hint, then END_STREAM). The GOAWAY that
+        # follows may cross nghttp's own, sent as it exits after its only stream ended: the
+        # drain test below checks the GOAWAY with a client that stays.
+        self.assertRegex(text, r"retry: \d+\n\n\[[ 0-9.]+\] recv DATA frame <[^>]*flags=0x01, "
+                               r"stream_id=\d+>\n +; END_STREAM")
 
     def test_twelve_streams_on_one_connection_each_receive_their_topic(self):
         sc = self.start_tls()
