@@ -22,6 +22,9 @@ using SslPtr = std::unique_ptr<SSL, CDeleter<SSL_free>>;
 
 class TlsSession {
  public:
+  // The most plaintext one TLS record carries: writes gather up to this much into one record.
+  static constexpr std::size_t kMaxRecord = std::size_t{16} * 1024;
+
   enum class Status : std::uint8_t {
     kDone,       // the step finished (for read/write: `n` bytes moved)
     kWantRead,   // wait until the socket is readable, then call the same step again

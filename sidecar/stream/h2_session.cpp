@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "sidecar/net/transport_read.hpp"
+
 namespace sidecar {
 namespace {
 
-// The most plaintext one TLS record carries.
-constexpr std::size_t kTlsRecord = std::size_t{16} * 1024;
 // Reads per wakeup: a client that keeps sending (a flood) cannot hold the loop; the read event
 // is made active again and the rest waits for the next turn.
 constexpr int kReadsPerWakeup = 8;
@@ -19,26 +19,16 @@ constexpr int kReadsPerWakeup = 8;
 
 H2Session::Io H2Session::read_in(bool& protocol_error) {
   protocol_error = false;
-  char buf[kTlsRecord];
+  char buf[TlsSession::kMaxRecord];
   for (int reads = 0; reads < kReadsPerWakeup; ++reads) {
     std::size_t n = 0;
-    if (tls) {
-      switch (tls->read(buf, sizeof(buf), n)) {
-        case TlsSession::Status::kDone:
-          break;
-        case TlsSession::Status::kWantRead:
-        case TlsSession::Status::kWantWrite:  // a key update owed; it leaves with the next write
-          return Io::kOk;
-        case TlsSession::Status::kClosed:
-        case TlsSession::Status::kFailed:
-          return Io::kGone;
-      }
-    } else {
-      ssize_t got = ::recv(fd.get(), buf, sizeof(buf), 0);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kOk;
-      if (got <= 0) return Io::kGone;
-      n = static_cast<std::size_t>(got);
+    switch (read_some(fd.get(), tls.get(), buf, sizeof(buf), n)) {
+      case ReadResult::kData:
+        break;
+      case ReadResult::kEmpty:
+        return Io::kOk;
+      case ReadResult::kGone:
+        return Io::kGone;
     }
     if (!h2->receive(buf, n)) {
       protocol_error = true;
@@ -54,7 +44,8 @@ H2Session::Io H2Session::send_bytes(const char* data, std::size_t size, std::siz
     if (tls) {
       // A write that had to wait is retried with the same length (the bytes have not moved
       // from the front of what is left, though their address may have).
-      std::size_t len = tls->pending_write ? tls->pending_write : std::min(kTlsRecord, size - n);
+      std::size_t len =
+          tls->pending_write ? tls->pending_write : std::min(TlsSession::kMaxRecord, size - n);
       std::size_t wrote = 0;
       switch (tls->write(data + n, len, wrote)) {
         case TlsSession::Status::kDone:

@@ -1,5 +1,6 @@
 #include "sidecar/stream/stream_conn.hpp"
 
+#include "sidecar/net/transport_read.hpp"
 #include "sidecar/stream/h2_session.hpp"
 
 #include <sys/socket.h>
@@ -8,43 +9,42 @@
 
 namespace sidecar {
 
-namespace {
-
-// The most plaintext one TLS record carries.
-constexpr std::size_t kTlsRecord = std::size_t{16} * 1024;
-
-}  // namespace
-
 StreamProtocol StreamConn::protocol_kind() const {
   if (h2) return h2->tls ? StreamProtocol::kH2 : StreamProtocol::kH2c;
   return tls ? StreamProtocol::kH1Tls : StreamProtocol::kH1;
 }
 
 StreamConn::Io StreamConn::read_head(std::size_t limit) {
-  if (tls) return read_head_tls(limit);
   char buf[4096];
+  // Until the socket (or OpenSSL, which may hold a decrypted record) has nothing more: what is
+  // left would otherwise wait for the next byte to arrive.
   while (in.size() <= limit) {
-    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n > 0) {
-      in.append(buf, static_cast<std::size_t>(n));
-      continue;
+    std::size_t n = 0;
+    switch (read_some(fd.get(), tls.get(), buf, sizeof(buf), n)) {
+      case ReadResult::kData:
+        in.append(buf, n);
+        continue;
+      case ReadResult::kEmpty:
+        return Io::kOk;
+      case ReadResult::kGone:
+        return Io::kGone;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kOk;
-    return Io::kGone;
   }
   return Io::kOk;  // enough to decide that it is too large
 }
 
 StreamConn::Io StreamConn::discard_input() {
-  if (tls) return discard_input_tls();
   char buf[4096];
   for (int reads = 0; reads < 16; ++reads) {
-    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Io::kOk;
-    return Io::kGone;
+    std::size_t n = 0;
+    switch (read_some(fd.get(), tls.get(), buf, sizeof(buf), n)) {
+      case ReadResult::kData:
+        continue;
+      case ReadResult::kEmpty:
+        return Io::kOk;
+      case ReadResult::kGone:
+        return Io::kGone;
+    }
   }
   return Io::kOk;
 }
@@ -70,52 +70,14 @@ StreamConn::Io StreamConn::write_out(std::uint64_t& written) {
   return Io::kOk;
 }
 
-StreamConn::Io StreamConn::read_head_tls(std::size_t limit) {
-  char buf[4096];
-  // Until OpenSSL wants more from the socket: a record it decrypted and still holds would
-  // otherwise wait for the next byte to arrive.
-  while (in.size() <= limit) {
-    std::size_t n = 0;
-    switch (tls->read(buf, sizeof(buf), n)) {
-      case TlsSession::Status::kDone:
-        in.append(buf, n);
-        continue;
-      case TlsSession::Status::kWantRead:
-      case TlsSession::Status::kWantWrite:  // a key update owed; it leaves with the next write
-        return Io::kOk;
-      case TlsSession::Status::kClosed:
-      case TlsSession::Status::kFailed:
-        return Io::kGone;
-    }
-  }
-  return Io::kOk;
-}
-
-StreamConn::Io StreamConn::discard_input_tls() {
-  char buf[4096];
-  for (int reads = 0; reads < 16; ++reads) {
-    std::size_t n = 0;
-    switch (tls->read(buf, sizeof(buf), n)) {
-      case TlsSession::Status::kDone:
-        continue;
-      case TlsSession::Status::kWantRead:
-      case TlsSession::Status::kWantWrite:
-        return Io::kOk;
-      case TlsSession::Status::kClosed:
-      case TlsSession::Status::kFailed:
-        return Io::kGone;
-    }
-  }
-  return Io::kOk;
-}
-
 StreamConn::Io StreamConn::write_out_tls(std::uint64_t& written) {
   // One per worker thread, not per connection: an idle TLS stream holds no write buffer.
-  static thread_local char scratch[kTlsRecord];
+  static thread_local char scratch[TlsSession::kMaxRecord];
   while (!out.empty()) {
     // A write that had to wait is retried with the same length: the bytes at the front of the
     // queue have not moved (only a finished write consumes them).
-    std::size_t len = out.peek(scratch, tls->pending_write ? tls->pending_write : kTlsRecord);
+    std::size_t len =
+        out.peek(scratch, tls->pending_write ? tls->pending_write : TlsSession::kMaxRecord);
     std::size_t n = 0;
     switch (tls->write(scratch, len, n)) {
       case TlsSession::Status::kDone:

@@ -49,11 +49,9 @@ struct StreamConn {
 
   // Reads the request head into `in` until the socket is empty or `limit` bytes are held.
   Io read_head(std::size_t limit);
-  Io read_head_tls(std::size_t limit);
   // After the head a stream client has nothing more to say: reading only notices that it
   // went away. Bounded per wakeup so a client that keeps sending cannot hog the loop.
   Io discard_input();
-  Io discard_input_tls();
   // Writes the output queue until it is empty or the socket is full (one writev per round:
   // usually the only syscall for this connection this turn). Adds what it wrote to
   // `bytes_sent` and to `written`.
