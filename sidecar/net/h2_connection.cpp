@@ -70,7 +70,9 @@ std::unique_ptr<H2Connection> H2Connection::create(const H2Settings& settings, O
   nghttp2_option_set_no_closed_streams(o, 1);
 
   nghttp2_session* raw_session = nullptr;
-  if (nghttp2_session_server_new2(&raw_session, cb, c.get(), o) != 0) return nullptr;
+  if (nghttp2_session_server_new3(&raw_session, cb, c.get(), o, c->memory_.get()) != 0) {
+    return nullptr;
+  }
   c->session_.reset(raw_session);
   const std::array<nghttp2_settings_entry, 3> iv = {{
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings.max_concurrent_streams},

@@ -26,6 +26,7 @@
 
 #include "sidecar/core/c_deleter.hpp"
 #include "sidecar/core/header_list.hpp"
+#include "sidecar/net/h2_memory.hpp"
 #include "sidecar/net/http_request.hpp"
 
 namespace sidecar {
@@ -130,6 +131,7 @@ class H2Connection {
 
   H2Settings settings_;
   Owner& owner_;
+  H2Memory memory_;  // before session_: the session frees through it as it goes
   Nghttp2SessionPtr session_;
   std::unordered_map<std::int32_t, Head> heads_;  // request heads being received
   std::vector<H2Event> events_;

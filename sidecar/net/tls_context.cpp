@@ -25,6 +25,8 @@ constexpr const char* kTls12Ciphers =
 constexpr const char* kTls13Ciphers =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 constexpr const char* kGroups = "X25519:prime256v1:secp384r1";
+// TLS 1.2 sessions kept for resumption by session id (see create()).
+constexpr long kSessionCacheEntries = 1024;
 
 BioPtr memory_bio(std::string_view text) {
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
@@ -160,8 +162,11 @@ std::shared_ptr<const TlsContext> TlsContext::create(std::string_view certificat
   }
   SSL_CTX_set_dh_auto(c, 1);  // the DHE suites take OpenSSL's built-in groups
   // Renegotiation is a way to make the server work on demand and is not needed by any browser.
-  SSL_CTX_set_options(
-      c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // A client that hangs up without close_notify (most do: a closed tab) has simply left, not
+  // failed: OpenSSL 3 would otherwise call that a fatal error and drop its TLS 1.2 session from
+  // the cache, so it could not resume by session id.
+  SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
+                             SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   // Partial writes: a flush takes what fits and keeps the rest queued. Moving buffer: a write
   // retried after WANT_WRITE gathers the same bytes into the worker's scratch buffer again, at
   // any address. Release buffers: an idle connection holds no 16 KiB read and write buffers.
@@ -170,6 +175,10 @@ std::shared_ptr<const TlsContext> TlsContext::create(std::string_view certificat
   // Resumption without a handshake's public-key work: session tickets (TLS 1.2 and 1.3), and a
   // server-side cache for TLS 1.2 clients that use session ids.
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  // That cache keeps every TLS 1.2 session (TLS 1.3 ones live in their tickets only), 20 480 of
+  // them by default, about 1 KiB each: memory no setting bounds. Browsers resume with tickets;
+  // the cache serves the few clients without, and 1024 of those is plenty.
+  SSL_CTX_sess_set_cache_size(c, kSessionCacheEntries);
   static const unsigned char kSessionContext[] = "sse-sidecar";
   SSL_CTX_set_session_id_context(c, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_alpn_select_cb(c, &select_alpn, nullptr);

@@ -106,10 +106,10 @@ def client_context(certs, alpn=("http/1.1",)):
 class TlsSSEClient(SSEClient):
     """The harness's HTTP/1.x + SSE client, over TLS."""
 
-    def __init__(self, port, context, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, port, context, timeout=DEFAULT_TIMEOUT, session=None):
         super().__init__(port, timeout=timeout)
         try:
-            self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
+            self.sock = context.wrap_socket(self.sock, server_hostname="localhost", session=session)
         except Exception:
             self.sock.close()
             raise
@@ -152,8 +152,9 @@ class TlsTestCase(SidecarTestCase):
 
 class TlsListenerTest(TlsTestCase):
 
-    def tls_stream(self, topics, context=None, query=None):
-        client = self.track(TlsSSEClient(self.tls_port, context or client_context(self.certs)))
+    def tls_stream(self, topics, context=None, query=None, session=None):
+        client = self.track(TlsSSEClient(self.tls_port, context or client_context(self.certs),
+                                         session=session))
         target = "/events?" + "&".join("topic=" + t for t in topics)
         if query:
             target += "&" + query
@@ -244,6 +245,32 @@ class TlsListenerTest(TlsTestCase):
         for offer in (("h2",), ("http/1.1", "h2")):
             sock = self.track(TlsSSEClient(self.tls_port, client_context(self.certs, alpn=offer)))
             self.assertEqual(sock.sock.selected_alpn_protocol(), "h2", offer)
+
+    def test_sessions_resume_by_ticket_and_by_session_id(self):
+        sc = self.start_tls()
+        cases = (("TLS 1.3, ticket", ssl.TLSVersion.TLSv1_3, False),
+                 ("TLS 1.2, ticket", ssl.TLSVersion.TLSv1_2, False),
+                 ("TLS 1.2, session id (a client without tickets)", ssl.TLSVersion.TLSv1_2, True))
+        for name, version, no_ticket in cases:
+            ctx = client_context(self.certs)
+            ctx.minimum_version = ctx.maximum_version = version
+            if no_ticket:
+                ctx.options |= ssl.OP_NO_TICKET
+            # The opening retry has been read, so a TLS 1.3 ticket (sent after the handshake) is in.
+            first = self.tls_stream(["public.resume"], context=ctx)
+            session = first.sock.session
+            self.assertFalse(first.sock.session_reused, name)
+            self.assertEqual(session.has_ticket, not no_ticket, name)
+            version_used = first.sock.version()
+            first.close()
+            again = self.tls_stream(["public.resume"], context=ctx, session=session)
+            self.assertTrue(again.sock.session_reused, name)
+            self.assertEqual(again.sock.version(), version_used, name)
+            self.publish(sc, "public.resume", name)
+            self.assertEqual(again.next_event().data, name)
+            again.close()
+        # Six handshakes, three of them resumed, none failed.
+        self.assertEqual(self.handshakes(sc, "ok"), 6)
 
     def test_tls_1_1_is_refused(self):
         sc = self.start_tls()
