@@ -164,7 +164,9 @@ class StallTest(SidecarTestCase):
         self.assertTrue(all(r["ok"] for r in replies))
         self.assertGreater(elapsed, 2 * stall)  # the case is a slow reader, not a fast one
         m = sc.metrics()
-        self.assertGreater(m['sse_publisher_paused_total{reason="replies"}'], 1)
+        # Paused on its replies at least once (how often depends on how fast the writer's lines
+        # arrive against the reads), and every line was published after it: it was resumed.
+        self.assertGreaterEqual(m['sse_publisher_paused_total{reason="replies"}'], 1)
         self.assertEqual(m['sse_publisher_closed_total{reason="stalled"}'], 0)
         self.assertEqual(m["sse_events_published_total"], n)
         pub.assert_open()
