@@ -56,7 +56,8 @@ TEST_CASE("small blocks come from malloc and are never mapped") {
   for (int i = 0; i < 256; ++i) CHECK(zeroed[i] == 0);
   // A small array grown past the mapping size stays with malloc, its bytes kept.
   std::memset(zeroed, 7, 256);
-  zeroed = static_cast<unsigned char*>(mem->realloc(zeroed, 64 * 1024, mem->mem_user_data));
+  zeroed =
+      static_cast<unsigned char*>(mem->realloc(zeroed, std::size_t{64} * 1024, mem->mem_user_data));
   REQUIRE(zeroed != nullptr);
   CHECK(memory.mapped_bytes() == 0);
   CHECK(zeroed[0] == 7);
@@ -69,12 +70,13 @@ TEST_CASE("small blocks come from malloc and are never mapped") {
 TEST_CASE("a large calloc reads as zeros without touching a page") {
   H2Memory memory;
   nghttp2_mem* mem = memory.get();
+  constexpr std::size_t kTable = std::size_t{1024} * 16;
   auto* table = static_cast<unsigned char*>(mem->calloc(1024, 16, mem->mem_user_data));
   REQUIRE(table != nullptr);
-  CHECK(resident_pages(table, 1024 * 16) == 0);
-  CHECK(memory.mapped_bytes() == 1024 * 16);
+  CHECK(resident_pages(table, kTable) == 0);
+  CHECK(memory.mapped_bytes() == kTable);
   CHECK(table[0] == 0);
-  CHECK(table[1024 * 16 - 1] == 0);
+  CHECK(table[kTable - 1] == 0);
   // An overflowing count is refused, as calloc refuses it.
   CHECK(mem->calloc(SIZE_MAX / 2, 4, mem->mem_user_data) == nullptr);
   mem->free(table, mem->mem_user_data);
