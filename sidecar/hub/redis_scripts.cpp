@@ -307,7 +307,22 @@ constexpr std::string_view kLatestBody = R"lua(
 local p = ARGV[1]
 if (redis.call('GET', p .. 'epoch') or '') ~= ARGV[2] then return {} end
 local upto, count, exact = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local order = asked_topics(exact, function() return redis.call('ZRANGE', p .. 'topics', 0, -1) end)
+local order = asked_topics(exact, function()
+  local names = p .. 'names'
+  if redis.call('ZCARD', names) < redis.call('ZCARD', p .. 'topics') then
+    -- The index of names is still being filled in (topics from before it existed): every topic.
+    return redis.call('ZRANGE', p .. 'topics', 0, -1)
+  end
+  -- Only the topics under each stem, from the index: a pattern's cost is what it matches, not
+  -- every topic Redis tracks.
+  local found = {}
+  for i = 6 + exact, #ARGV do
+    local lo, hi = '-', '+'
+    if ARGV[i] ~= '' then lo, hi = '[' .. ARGV[i], '(' .. ARGV[i] .. '\255' end
+    for _, t in ipairs(redis.call('ZRANGEBYLEX', names, lo, hi)) do found[#found + 1] = t end
+  end
+  return found
+end)
 local out = {}
 for _, t in ipairs(order) do
   for _, e in ipairs(redis.call('XREVRANGE', p .. 't:' .. t, '0-' .. upto, '-', 'COUNT', count)) do

@@ -175,11 +175,50 @@ class RedisLatestTest(LatestChecks, SidecarTestCase):
 
     def nodes(self):
         from redis_harness import RedisServer, redis_engine_overrides, unique_prefix
-        redis = RedisServer()
-        self.addCleanup(redis.cleanup)
-        redis.start()
-        config = redis_engine_overrides(redis, unique_prefix())
+        self.redis = RedisServer()
+        self.addCleanup(self.redis.cleanup)
+        self.redis.start()
+        self.prefix = unique_prefix()
+        config = redis_engine_overrides(self.redis, self.prefix)
         return self.start_sidecar(config), self.start_sidecar(config)
+
+    def calls(self, command):
+        """How often Redis ran `command`, its scripts' calls included."""
+        stats = self.redis.info("commandstats").get("cmdstat_" + command, "calls=0")
+        return int(stats.split(",")[0].split("=")[1])
+
+    def many_topics_and_a_pattern(self, a, b):
+        """200 topics outside public.many.*, two under it; the newest of each of those two."""
+        pub = self.publisher(a)
+        for i in range(200):
+            pub.publish_ok("public.else.%d" % i, "elsewhere")
+        pub.publish_ok("public.many.a", "a1")
+        newest = [pub.publish_ok("public.many.a", "a2"), pub.publish_ok("public.many.b", "b1")]
+        self.caught_up(a, b)
+        return [(newest[0]["id"], "a2"), (newest[1]["id"], "b1")]
+
+    def test_a_pattern_reads_only_the_topics_under_its_stem(self):
+        a, b = self.nodes()
+        expected = self.many_topics_and_a_pattern(a, b)
+        every_topic, by_name = self.calls("zrange"), self.calls("zrangebylex")
+        client = self.stream(b, ["public.many.*"], query="since=latest")
+        self.assertEqual(rows(client.read_events(2)), expected)
+        client.assert_no_event(0.3)
+        # One range of the index of names for the one stem, and no walk over every topic.
+        self.assertEqual(self.calls("zrangebylex"), by_name + 1)
+        self.assertEqual(self.calls("zrange"), every_topic)
+
+    def test_a_pattern_is_served_while_the_index_of_names_is_incomplete(self):
+        # Topics from a Redis written before the index existed are added to it slice by slice;
+        # meanwhile a pattern reads every topic, and misses none.
+        a, b = self.nodes()
+        expected = self.many_topics_and_a_pattern(a, b)
+        self.redis.command("DEL", self.prefix + "names")
+        every_topic = self.calls("zrange")
+        client = self.stream(b, ["public.many.*"], query="since=latest")
+        self.assertEqual(rows(client.read_events(2)), expected)
+        client.assert_no_event(0.3)
+        self.assertEqual(self.calls("zrange"), every_topic + 1)
 
 
 if __name__ == "__main__":
