@@ -46,19 +46,23 @@ std::size_t H2Memory::mapped_bytes() const {
 void* H2Memory::map(std::size_t size) {
   const std::size_t pages = (size + page_size() - 1) / page_size() * page_size();
   void* p = mmap(nullptr, pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;  // nghttp2 answers NGHTTP2_ERR_NOMEM
+  // Out of mappings (vm.max_map_count: with very many connections and no neighbouring mapping
+  // to merge with) or of memory: the caller takes the block from malloc instead.
+  if (p == MAP_FAILED) return nullptr;
   mapped_.push_back({p, pages});
   return p;
 }
 
 void* H2Memory::allocate(std::size_t size) {
-  return size >= kMapFrom ? map(size) : std::malloc(size);
+  void* mapped = size >= kMapFrom ? map(size) : nullptr;
+  return mapped ? mapped : std::malloc(size);
 }
 
 void* H2Memory::allocate_zeroed(std::size_t count, std::size_t size) {
   if (size != 0 && count > SIZE_MAX / size) return nullptr;
   // A fresh mapping reads as zeros already, without a page being touched.
-  return count * size >= kMapFrom ? map(count * size) : std::calloc(count, size);
+  void* mapped = count * size >= kMapFrom ? map(count * size) : nullptr;
+  return mapped ? mapped : std::calloc(count, size);
 }
 
 std::vector<H2Memory::Block>::iterator H2Memory::find(void* ptr) {

@@ -4,11 +4,16 @@
 #include "sidecar/net/h2_memory.hpp"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 using namespace sidecar;
@@ -117,4 +122,44 @@ TEST_CASE("whatever a session leaves mapped is unmapped with the memory") {
   std::vector<unsigned char> vec(8);
   CHECK(mincore(left, kFrameBuffer, vec.data()) == -1);
   CHECK(errno == ENOMEM);
+}
+
+TEST_CASE("a block the kernel will not map comes from malloc instead") {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer's allocator needs new mappings of its own, which the cap below would refuse.
+  WARN("not run under AddressSanitizer");
+  return;
+#endif
+  // In a child whose address space is capped at what it has mapped now, so that no new mapping
+  // fits, while malloc still has the free heap it was given beforehand.
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    void* warm = std::malloc(std::size_t{256} * 1024);  // heap the cap leaves usable
+    std::memset(warm, 1, std::size_t{256} * 1024);
+    std::free(warm);
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    rlim_t size = 0;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmSize:", 0) == 0) size = std::stoull(line.substr(7)) * 1024;
+    }
+    rlimit cap{size, size};
+    if (size == 0 || setrlimit(RLIMIT_AS, &cap) != 0) _exit(2);
+    void* probe =
+        mmap(nullptr, kFrameBuffer, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe != MAP_FAILED) _exit(3);  // the cap did not take: nothing is shown
+    H2Memory memory;
+    nghttp2_mem* mem = memory.get();
+    auto* buf = static_cast<char*>(mem->malloc(kFrameBuffer, mem->mem_user_data));
+    if (!buf) _exit(4);
+    std::memset(buf, 'x', kFrameBuffer);
+    const bool from_malloc = memory.mapped_bytes() == 0;
+    mem->free(buf, mem->mem_user_data);
+    _exit(from_malloc ? 0 : 5);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
