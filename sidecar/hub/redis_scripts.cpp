@@ -317,8 +317,7 @@ local order = asked_topics(exact, function()
   -- every topic Redis tracks.
   local found = {}
   for i = 6 + exact, #ARGV do
-    local lo, hi = '-', '+'
-    if ARGV[i] ~= '' then lo, hi = '[' .. ARGV[i], '(' .. ARGV[i] .. '\255' end
+    local lo, hi = names_under(ARGV[i])
     for _, t in ipairs(redis.call('ZRANGEBYLEX', names, lo, hi)) do found[#found + 1] = t end
   end
   return found
@@ -422,6 +421,15 @@ table.insert(leaves, 4, redis.call('ZCARD', p .. 'topics'))
 return leaves
 )lua";
 
+// What the latest read and GET /topics share: the range of the sorted index of names (every
+// score 0, so ordered by name) that holds the names starting with `stem`.
+constexpr std::string_view kNamesUnder = R"lua(
+local function names_under(stem)
+  if stem == '' then return '-', '+' end
+  return '[' .. stem, '(' .. stem .. '\255'
+end
+)lua";
+
 // What the two reads share: ARGV[5] is the count of exact topics, ARGV[6...] the exact topics,
 // then pattern stems ("" for "*").
 constexpr std::string_view kAskedTopics = R"lua(
@@ -447,8 +455,7 @@ end
 
 constexpr std::string_view kTopicsBody = R"lua(
 local p, pre, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local lo, hi = '-', '+'
-if pre ~= '' then lo, hi = '[' .. pre, '(' .. pre .. '\255' end
+local lo, hi = names_under(pre)
 local out = {redis.call('ZLEXCOUNT', p .. 'names', lo, hi), 0}
 -- The node's subscribed topics that Redis does not track: counted, as they are listed too.
 for i = 4, #ARGV do
@@ -479,9 +486,10 @@ static std::string with_costs(std::string_view body) {
 // Built once, before main: the engine hashes them when it starts.
 const std::string kPublishText = with_costs(kPublishBody);
 const std::string kReadText = with_costs(std::string(kAskedTopics) + std::string(kReadBody));
-const std::string kLatestText = std::string(kAskedTopics) + std::string(kLatestBody);
+const std::string kLatestText =
+    std::string(kNamesUnder) + std::string(kAskedTopics) + std::string(kLatestBody);
 const std::string kLeaseText = with_costs(kLeaseBody);
-const std::string kTopicsText = with_costs(kTopicsBody);
+const std::string kTopicsText = with_costs(std::string(kNamesUnder) + std::string(kTopicsBody));
 
 const std::string_view kPublish = kPublishText;
 const std::string_view kRead = kReadText;
